@@ -1,0 +1,516 @@
+"""The workbook's test harness, shared by every lesson's suite.
+
+What it does, in the order a test meets it:
+
+* Chooses the tree under test: ``--tree`` or ``WORKBOOK_TREE`` (``solutions``, the
+  default; ``lessons``; or any folder laid out the same, such as a learner's copy).
+* Keeps one lesson per process. Lessons reuse module names (``main``, ``models``) and
+  SQLModel keeps one global metadata, so two lessons in one process would collide. A run
+  that collects two lessons stops at once and names the right command.
+* Gives each test a fresh database: a SQLite file under ``tmp_path``, or, when
+  ``WORKBOOK_DATABASE_URL`` names a PostgreSQL server, a new role with its own schema
+  (the server's default ``search_path`` starts with ``"$user"``, so the lesson's
+  unqualified tables land there, whatever driver it uses).
+* Imports the lesson afresh for each test, with ``DATABASE_URL`` pointing at that
+  database, exactly as uvicorn would import it; warnings raised on import are errors
+  unless the lesson's own conftest lists them in ``lesson_import_warnings``.
+* Hands tests an HTTP client that runs the app's lifespan, a statement counter, and a
+  JSON report of every outcome that the grader and the checker read.
+
+Test modules never import lesson code at module level: they reach it through the
+``lesson`` fixture, so a stale import from an earlier test cannot leak in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import sys
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import workbook  # noqa: E402
+
+LESSON_DIR = re.compile(r"^\d\d_[a-z0-9_]+$")
+RUN_ONE = (
+    "run one lesson per process: `nox -s tests` for all of them, "
+    "or `pytest tests/NN_slug` for one (e.g. `pytest tests/01_legacy_orm`)"
+)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("workbook")
+    group.addoption(
+        "--tree",
+        default=os.environ.get("WORKBOOK_TREE", "solutions"),
+        help="tree under test: solutions (default), lessons, or a folder laid out the same "
+        "(env WORKBOOK_TREE)",
+    )
+    group.addoption(
+        "--workbook-report",
+        default=None,
+        help="write every test's outcome, with its exercise number, to this JSON file",
+    )
+
+
+@dataclass
+class Server:
+    """The database backend of this run, fixed for the whole process."""
+
+    backend: str  # "sqlite" or "postgresql"
+    admin_url: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.workbook_tree = workbook.resolve_tree(config.getoption("--tree"))  # type: ignore[attr-defined]
+    if not config.workbook_tree.is_dir():  # type: ignore[attr-defined]
+        raise pytest.UsageError(f"--tree {config.getoption('--tree')}: no such folder")
+    url = os.environ.get("WORKBOOK_DATABASE_URL", "").strip()
+    if not url:
+        config.workbook_server = Server("sqlite")  # type: ignore[attr-defined]
+    else:
+        config.workbook_server = Server("postgresql", _check_server(url))  # type: ignore[attr-defined]
+
+
+def _check_server(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise pytest.UsageError(f"WORKBOOK_DATABASE_URL must name a PostgreSQL server, not {url}")
+    admin = parsed.set(drivername="postgresql+psycopg")
+    import psycopg
+
+    try:
+        with psycopg.connect(_libpq(admin), connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        # Never skip silently: a URL that was given and does not answer is a failure.
+        raise pytest.UsageError(
+            f"WORKBOOK_DATABASE_URL={url} does not answer: {str(exc).strip()}"
+        ) from exc
+    return admin.render_as_string(hide_password=False)
+
+
+def _libpq(url: Any) -> str:
+    """A SQLAlchemy URL as the libpq connection string psycopg takes."""
+    return str(url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+# --------------------------------------------------------------------------- collection
+
+
+def lesson_slug_of(path: Path) -> str | None:
+    try:
+        parts = path.resolve().relative_to(ROOT / "tests").parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) > 1 and LESSON_DIR.match(parts[0]) else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    slugs = sorted({s for item in items if (s := lesson_slug_of(item.path))})
+    if len(slugs) > 1:
+        pytest.exit(f"{len(slugs)} lessons collected in one process; {RUN_ONE}", returncode=4)
+    config.workbook_lesson = slugs[0] if slugs else None  # type: ignore[attr-defined]
+    # Backend-specific tests are deselected, not skipped: pytest counts them as deselected.
+    other = "postgres_only" if config.workbook_server.backend == "sqlite" else "sqlite_only"  # type: ignore[attr-defined]
+    dropped = [i for i in items if i.get_closest_marker(other)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if not i.get_closest_marker(other)]
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:
+        _RUN["collection_errors"] += 1
+
+
+# --------------------------------------------------------------------------- report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    marker = item.get_closest_marker("exercise")
+    report.workbook_exercise = int(marker.args[0]) if marker else None  # type: ignore[attr-defined]
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    entry = _RUN["results"].setdefault(
+        report.nodeid,
+        {"nodeid": report.nodeid, "exercise": None, "outcome": None, "message": ""},
+    )
+    entry["exercise"] = getattr(report, "workbook_exercise", entry["exercise"])
+    if report.when == "call":
+        entry["outcome"] = report.outcome
+    elif report.failed and entry["outcome"] != "failed":
+        entry["outcome"] = "error"  # a fixture failed in setup or teardown
+    elif report.when == "setup" and report.skipped:
+        entry["outcome"] = "skipped"
+    if report.failed and not entry["message"] and report.longrepr is not None:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        entry["message"] = crash.message if crash is not None else str(report.longrepr)[-500:]
+
+
+# Outcomes of this process's run, for --workbook-report.
+_RUN: dict[str, Any] = {"results": {}, "collection_errors": 0}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = session.config.getoption("--workbook-report")
+    if not path:
+        return
+    data = {
+        "lesson": getattr(session.config, "workbook_lesson", None),
+        "tree": str(session.config.workbook_tree),  # type: ignore[attr-defined]
+        "backend": session.config.workbook_server.backend,  # type: ignore[attr-defined]
+        "exit_status": int(exitstatus),
+        "collection_errors": _RUN["collection_errors"],
+        "results": [r for r in _RUN["results"].values() if r["outcome"] is not None],
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    server = config.workbook_server  # type: ignore[attr-defined]
+    where = "SQLite files under tmp_path" if server.backend == "sqlite" else "PostgreSQL"
+    return [f"workbook: tree {config.workbook_tree}, databases: {where}"]  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- the lesson
+
+
+@pytest.fixture(scope="session")
+def tree(pytestconfig: pytest.Config) -> Path:
+    """The tree under test (solutions/, lessons/, or a learner's copy)."""
+    return Path(pytestconfig.workbook_tree)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def lesson_info(request: pytest.FixtureRequest) -> workbook.Lesson:
+    """The manifest entry of the lesson whose tests are running."""
+    slug = lesson_slug_of(Path(request.node.path)) or request.config.workbook_lesson  # type: ignore[attr-defined]
+    if slug is None:
+        raise RuntimeError("lesson_info is only available to tests under tests/NN_slug/")
+    return workbook.find_lesson(slug)
+
+
+@pytest.fixture(scope="session")
+def lesson_dir(tree: Path, lesson_info: workbook.Lesson) -> Path:
+    """The folder of the lesson under test, inside the chosen tree."""
+    folder = tree / lesson_info.slug
+    if not folder.is_dir():
+        pytest.fail(f"{folder} does not exist: is --tree right?", pytrace=False)
+    return folder
+
+
+@dataclass
+class Database:
+    """A fresh, empty database for one test."""
+
+    backend: str
+    url: str  # sync driver: sqlite or postgresql+psycopg
+    async_url: str  # async driver: sqlite+aiosqlite or postgresql+asyncpg
+    admin_url: str | None = None
+    _engines: list[Engine] = field(default_factory=list)
+
+    def engine(self, **kwargs: Any) -> Engine:
+        """A sync engine on this database, for tests that look at what is really stored."""
+        engine = create_engine(self.url, **kwargs)
+        self._engines.append(engine)
+        return engine
+
+    def dispose(self) -> None:
+        for engine in self._engines:
+            engine.dispose()
+
+
+@pytest.fixture
+def db(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[Database]:
+    server: Server = pytestconfig.workbook_server  # type: ignore[attr-defined]
+    if server.backend == "sqlite":
+        path = tmp_path / "workbook.db"
+        database = Database("sqlite", f"sqlite:///{path}", f"sqlite+aiosqlite:///{path}")
+        yield database
+        database.dispose()
+        return
+    yield from _postgres_database(server)
+
+
+def _postgres_database(server: Server) -> Iterator[Database]:
+    import psycopg
+    from psycopg import sql
+
+    assert server.admin_url is not None
+    admin = make_url(server.admin_url)
+    name = f"wb_{uuid.uuid4().hex[:12]}"
+    role, schema = sql.Identifier(name), sql.Identifier(name)
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        if admin.password:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    role, sql.Literal(admin.password)
+                )
+            )
+        else:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+        conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
+    url = admin.set(username=name)
+    database = Database(
+        "postgresql",
+        url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
+        url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
+        admin_url=server.admin_url,
+    )
+    try:
+        yield database
+    finally:
+        database.dispose()
+        with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (name,),
+            )
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
+
+
+@pytest.fixture
+def lesson_env(db: Database, lesson_info: workbook.Lesson) -> dict[str, str]:
+    """Environment the lesson is imported with; a lesson's conftest may extend it."""
+    return {"DATABASE_URL": db.async_url if lesson_info.driver == "async" else db.url}
+
+
+@pytest.fixture
+def lesson_import_warnings() -> list[tuple[type[Warning], str]]:
+    """Warnings the lesson is expected to raise on import, as (class, message regex).
+
+    Empty by default: a lesson that warns on import fails every test. Lesson 01 lists the
+    legacy warnings it teaches, and asserts each of them in its own tests.
+    """
+    return []
+
+
+def lesson_module_names(folder: Path) -> set[str]:
+    names = {p.stem for p in folder.glob("*.py")}
+    names |= {p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    return names
+
+
+def forget_lesson_modules(folder: Path) -> None:
+    """Drop the lesson's modules from sys.modules, so the next import runs them afresh."""
+    names = lesson_module_names(folder)
+    for name in list(sys.modules):
+        module = sys.modules[name]
+        file = getattr(module, "__file__", None) or ""
+        if name.split(".")[0] in names or (file and Path(file).is_relative_to(folder)):
+            del sys.modules[name]
+    if "sqlmodel" in sys.modules:
+        # SQLModel's table classes register in one global MetaData and mapper registry;
+        # a fresh import of the lesson must start from empty ones.
+        from sqlmodel import SQLModel
+        from sqlmodel.main import default_registry
+
+        SQLModel.metadata.clear()
+        default_registry.dispose()
+        default_registry._class_registry.clear()
+
+
+class LoadedLesson:
+    """The lesson, imported afresh for one test. ``lesson.models`` imports ``models``."""
+
+    def __init__(self, info: workbook.Lesson, folder: Path) -> None:
+        self.info = info
+        self.dir = folder
+        self.app_module, _, self.app_name = info.app.partition(":")
+
+    def module(self, name: str) -> ModuleType:
+        return importlib.import_module(name)
+
+    def __getattr__(self, name: str) -> ModuleType:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.module(name)
+
+    @property
+    def app(self) -> Any:
+        return getattr(self.module(self.app_module), self.app_name)
+
+    def engines(self) -> list[Engine]:
+        """Every engine the lesson's modules hold at module level."""
+        found: dict[int, Engine] = {}
+        for module in list(sys.modules.values()):
+            file = getattr(module, "__file__", None) or ""
+            if not file or not Path(file).is_relative_to(self.dir):
+                continue
+            for value in vars(module).values():
+                if isinstance(value, AsyncEngine):
+                    value = value.sync_engine
+                if isinstance(value, Engine):
+                    found[id(value)] = value
+        return list(found.values())
+
+
+def import_lesson(
+    info: workbook.Lesson,
+    folder: Path,
+    expected: list[tuple[type[Warning], str]],
+) -> LoadedLesson:
+    """Import the lesson's app module afresh; fail on any warning not in ``expected``."""
+    forget_lesson_modules(folder)
+    loaded = LoadedLesson(info, folder)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded.module(loaded.app_module)
+    for w in caught:
+        if not any(
+            issubclass(w.category, cls) and re.search(pattern, str(w.message))
+            for cls, pattern in expected
+        ):
+            raise AssertionError(
+                f"importing {folder.name} raised {w.category.__name__}: {w.message} "
+                f"({w.filename}:{w.lineno}); warnings are errors in this workbook"
+            )
+    return loaded
+
+
+@pytest.fixture
+def lesson(
+    lesson_info: workbook.Lesson,
+    lesson_dir: Path,
+    lesson_env: dict[str, str],
+    lesson_import_warnings: list[tuple[type[Warning], str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[LoadedLesson]:
+    """The lesson under test, imported afresh against this test's database."""
+    for key, value in lesson_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.syspath_prepend(str(lesson_dir))
+    loaded = import_lesson(lesson_info, lesson_dir, lesson_import_warnings)
+    try:
+        yield loaded
+    finally:
+        for engine in loaded.engines():
+            engine.dispose()
+        forget_lesson_modules(lesson_dir)
+
+
+@pytest.fixture
+def reimport(lesson: LoadedLesson) -> Callable[..., ModuleType]:
+    """``reimport("database")``: forget the lesson's modules, then import one afresh.
+
+    Unlike the ``lesson`` fixture's import, warnings are not recorded here: wrap the call
+    in ``pytest.warns`` to assert what a module warns on import. ``forget=False`` imports
+    without forgetting, to warn module by module.
+    """
+
+    def _reimport(name: str, forget: bool = True) -> ModuleType:
+        if forget:
+            forget_lesson_modules(lesson.dir)
+        return importlib.import_module(name)
+
+    return _reimport
+
+
+@pytest.fixture
+def app(lesson: LoadedLesson) -> Any:
+    """The lesson's FastAPI application."""
+    return lesson.app
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    """A TestClient used as a context manager, so the app's lifespan runs."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def create_hero() -> Callable[..., dict[str, Any]]:
+    """``create_hero(client, "Deadpond", age=48)``: POST a hero, assert 200, return the JSON."""
+
+    def _create(client: Any, name: str, secret_name: str | None = None, **extra: Any) -> Any:
+        body = {"name": name, "secret_name": secret_name or f"{name} secret", **extra}
+        response = client.post("/heroes/", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return _create
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def async_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx.AsyncClient on the app, with its lifespan run (ASGITransport does not)."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
+            yield ac
+
+
+# --------------------------------------------------------------------------- statements
+
+
+@dataclass
+class StatementLog:
+    """SQL statements an engine sent to the database while the counter was open."""
+
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def __str__(self) -> str:
+        return "\n".join(f"  {i}. {s}" for i, s in enumerate(self.statements, 1))
+
+
+@pytest.fixture
+def count_statements() -> Callable[..., Any]:
+    """``with count_statements(engine) as log: ...`` then ``log.count``.
+
+    Counts every statement the engine's cursor executes (a sync Engine or an AsyncEngine),
+    through a ``before_cursor_execute`` listener: counted, never assumed.
+    """
+
+    @contextmanager
+    def counter(engine: Engine | AsyncEngine) -> Iterator[StatementLog]:
+        target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+        log = StatementLog()
+
+        def listener(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            log.statements.append(" ".join(statement.split()))
+
+        event.listen(target, "before_cursor_execute", listener)
+        try:
+            yield log
+        finally:
+            event.remove(target, "before_cursor_execute", listener)
+
+    return counter

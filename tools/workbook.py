@@ -1,0 +1,425 @@
+"""The workbook's own tooling: the manifest, the consistency checker and the grader.
+
+The nox sessions call this module (`python tools/workbook.py check|grade|...`), and the
+test harness imports it to read the manifest. It uses only the standard library, so it
+runs in any Python 3.11 environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "workbook.toml"
+REPORTS = ROOT / "reports"
+
+# Every lesson README has these sections (level-2 headings, matched case-insensitively
+# at the start of the heading text).
+README_SECTIONS = (
+    "What you will learn",
+    "Run it",
+    "What changed since the previous lesson",
+    "Walkthrough",
+    "Common mistakes",
+    "Exercises",
+    "Further reading",
+)
+
+REGION_START = re.compile(r">>> exercise (\d+)\b")
+REGION_END = re.compile(r"<<< exercise (\d+)\b")
+TODO = re.compile(r"TODO\(exercise (\d+)\)")
+IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class Exercise:
+    n: int
+    title: str
+    hints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: str
+    slug: str
+    title: str
+    app: str = "main:app"
+    driver: str = "sync"
+    prepare: tuple[str, ...] = ()
+    exercises: tuple[Exercise, ...] = field(default_factory=tuple)
+
+
+def load_lessons(manifest: Path = MANIFEST) -> list[Lesson]:
+    data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    lessons = []
+    for raw in data.get("lesson", []):
+        exercises = tuple(
+            Exercise(n=int(e["n"]), title=e["title"], hints=tuple(e.get("hints", ())))
+            for e in raw.get("exercise", [])
+        )
+        lessons.append(
+            Lesson(
+                number=raw["number"],
+                slug=raw["slug"],
+                title=raw["title"],
+                app=raw.get("app", "main:app"),
+                driver=raw.get("driver", "sync"),
+                prepare=tuple(raw.get("prepare", ())),
+                exercises=exercises,
+            )
+        )
+    return lessons
+
+
+def find_lesson(key: str, lessons: list[Lesson] | None = None) -> Lesson:
+    """A lesson by number ("5", "05") or slug ("05_sqlmodel_multimodels")."""
+    lessons = load_lessons() if lessons is None else lessons
+    for lesson in lessons:
+        if key in (lesson.slug, lesson.number) or (
+            key.isdigit() and int(key) == int(lesson.number)
+        ):
+            return lesson
+    known = ", ".join(lesson.number for lesson in lessons)
+    raise SystemExit(f"no lesson {key!r} in workbook.toml (known: {known})")
+
+
+def resolve_tree(value: str, root: Path = ROOT) -> Path:
+    """`solutions`, `lessons`, a folder of NN_slug lessons, or a workbook copy holding one."""
+    if value in ("solutions", "lessons"):
+        return root / value
+    path = Path(value).expanduser().resolve()
+    if (path / "lessons").is_dir():
+        return path / "lessons"
+    return path
+
+
+# --------------------------------------------------------------------------- static checks
+
+
+def lesson_files(folder: Path) -> set[str]:
+    return {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not IGNORED_PARTS.intersection(p.relative_to(folder).parts)
+        and p.suffix not in (".db", ".pyc")
+        and not p.name.endswith((".db-journal", ".db-wal", ".db-shm"))
+    }
+
+
+def strip_regions(text: str) -> tuple[list[str], list[str]]:
+    """The lines outside exercise regions, and a list of problems with the markers."""
+    kept: list[str] = []
+    problems: list[str] = []
+    open_n: str | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        start, end = REGION_START.search(line), REGION_END.search(line)
+        if start:
+            if open_n is not None:
+                problems.append(
+                    f"line {number}: exercise {start[1]} opens inside exercise {open_n}"
+                )
+            open_n = start[1]
+            kept.append(line)
+        elif end:
+            if open_n != end[1]:
+                problems.append(f"line {number}: exercise {end[1]} closes but {open_n} is open")
+            open_n = None
+            kept.append(line)
+        elif open_n is None:
+            kept.append(line)
+    if open_n is not None:
+        problems.append(f"exercise {open_n} is never closed")
+    return kept, problems
+
+
+def readme_sections(text: str) -> list[str]:
+    return [m[1].strip() for m in re.finditer(r"^## +(.+)$", text, flags=re.MULTILINE)]
+
+
+def section_body(text: str, title: str) -> str:
+    match = re.search(
+        rf"^## +{re.escape(title)}.*?$(.*?)(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL
+    )
+    return match[1] if match else ""
+
+
+def readme_mistakes(text: str) -> set[int]:
+    """M-numbers named in headings of the Common mistakes section (### M1 ...)."""
+    body = section_body(text, "Common mistakes")
+    return {int(n) for n in re.findall(r"^#{3,4} +M(\d+)\b", body, flags=re.MULTILINE)}
+
+
+def readme_exercises(text: str) -> set[int]:
+    body = section_body(text, "Exercises")
+    return {int(n) for n in re.findall(r"^#{3,4} +Exercise (\d+)\b", body, flags=re.MULTILINE)}
+
+
+def mistake_tests(test_dir: Path) -> set[int]:
+    """M-numbers with a test function named after them in test_mistakes.py."""
+    path = test_dir / "test_mistakes.py"
+    if not path.exists():
+        return set()
+    names = re.findall(r"^\s*(?:async\s+)?def (test_\w+)", path.read_text(), flags=re.MULTILINE)
+    return {int(n) for name in names for n in re.findall(r"(?:^|_)m(\d+)(?:_|$)", name)}
+
+
+def exercise_tests(test_dir: Path) -> set[int]:
+    path = test_dir / "test_exercises.py"
+    if not path.exists():
+        return set()
+    return {int(n) for n in re.findall(r"mark\.exercise\((\d+)\)", path.read_text())}
+
+
+def check_static(root: Path = ROOT) -> list[str]:
+    """Every rule that needs no test run. Returns the problems found, one line each."""
+    problems: list[str] = []
+    lessons = load_lessons(root / "workbook.toml")
+    for lesson in lessons:
+        learner, answer = root / "lessons" / lesson.slug, root / "solutions" / lesson.slug
+        tests = root / "tests" / lesson.slug
+        for folder in (learner, answer, tests):
+            if not folder.is_dir():
+                problems.append(f"{lesson.slug}: {folder.relative_to(root)} is missing")
+        if problems and not (learner.is_dir() and answer.is_dir()):
+            continue
+        a, b = lesson_files(learner), lesson_files(answer)
+        for only in sorted(a - b):
+            problems.append(f"{lesson.slug}: {only} is in lessons/ but not in solutions/")
+        for only in sorted(b - a):
+            problems.append(f"{lesson.slug}: {only} is in solutions/ but not in lessons/")
+        todos_in_lessons: set[int] = set()
+        for rel in sorted(a & b):
+            left = (learner / rel).read_text(encoding="utf-8", errors="replace")
+            right = (answer / rel).read_text(encoding="utf-8", errors="replace")
+            todos_in_lessons |= {int(n) for n in TODO.findall(left)}
+            if TODO.search(right):
+                problems.append(f"{lesson.slug}: solutions/{rel} still has a TODO(exercise N)")
+            kept_left, bad_left = strip_regions(left)
+            kept_right, bad_right = strip_regions(right)
+            problems += [f"{lesson.slug}: lessons/{rel}: {p}" for p in bad_left]
+            problems += [f"{lesson.slug}: solutions/{rel}: {p}" for p in bad_right]
+            if kept_left != kept_right:
+                problems.append(
+                    f"{lesson.slug}: lessons/{rel} and solutions/{rel} differ outside "
+                    "exercise regions (see `nox -s diff -- " + lesson.number + "`)"
+                )
+        expected = {e.n for e in lesson.exercises}
+        for n in sorted(expected - todos_in_lessons):
+            problems.append(f"{lesson.slug}: no TODO(exercise {n}) in lessons/{lesson.slug}")
+        for n in sorted(todos_in_lessons - expected):
+            problems.append(f"{lesson.slug}: TODO(exercise {n}) is not in workbook.toml")
+        readme = learner / "README.md"
+        if not readme.exists():
+            problems.append(f"{lesson.slug}: lessons/{lesson.slug}/README.md is missing")
+            continue
+        text = readme.read_text(encoding="utf-8")
+        headings = [h.lower() for h in readme_sections(text)]
+        for section in README_SECTIONS:
+            if not any(h.startswith(section.lower()) for h in headings):
+                problems.append(f"{lesson.slug}: README has no '## {section}' section")
+        listed = readme_mistakes(text)
+        for n in sorted(listed - mistake_tests(tests)):
+            problems.append(
+                f"{lesson.slug}: README mistake M{n} has no test named *m{n}* in test_mistakes.py"
+            )
+        for n in sorted(readme_exercises(text) ^ expected):
+            problems.append(
+                f"{lesson.slug}: exercise {n} is in only one of README.md and workbook.toml"
+            )
+        for n in sorted(expected - exercise_tests(tests)):
+            problems.append(f"{lesson.slug}: exercise {n} has no @pytest.mark.exercise({n}) test")
+    return problems
+
+
+# --------------------------------------------------------------------------- running suites
+
+
+def pytest_command(
+    lesson: Lesson, tree: str, report: Path | None = None, junit: Path | None = None
+) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "pytest", f"tests/{lesson.slug}", "tests/test_smoke.py",
+        f"--tree={tree}", "-q", "-p", "no:randomly",
+    ]  # fmt: skip
+    if report:
+        cmd.append(f"--workbook-report={report}")
+    if junit:
+        cmd.append(f"--junitxml={junit}")
+    return cmd
+
+
+def run_suite(lesson: Lesson, tree: str, report: Path, junit: Path | None = None) -> dict:
+    """Run one lesson's suite in its own process and return its JSON report."""
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.unlink(missing_ok=True)
+    cmd = pytest_command(lesson, tree, report, junit)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if not report.exists():
+        sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"{lesson.slug}: pytest wrote no report (exit {proc.returncode})")
+    data = json.loads(report.read_text())
+    data["exit_code"] = proc.returncode
+    data["output"] = proc.stdout
+    return data
+
+
+def classify(results: list[dict]) -> tuple[list[dict], dict[int, list[dict]]]:
+    behaviours = [r for r in results if r["exercise"] is None]
+    exercises: dict[int, list[dict]] = {}
+    for r in results:
+        if r["exercise"] is not None:
+            exercises.setdefault(r["exercise"], []).append(r)
+    return behaviours, exercises
+
+
+def check_dynamic(lessons: list[Lesson], report_dir: Path) -> list[str]:
+    """Exercise tests fail on lessons/ and pass on solutions/; all others pass on both."""
+    problems: list[str] = []
+    for lesson in lessons:
+        for tree in ("solutions", "lessons"):
+            data = run_suite(lesson, tree, report_dir / f"check-{tree}-{lesson.slug}.json")
+            if data.get("collection_errors"):
+                problems.append(f"{lesson.slug} on {tree}/: collection errors")
+                sys.stdout.write(data["output"][-3000:])
+            behaviours, exercises = classify(data["results"])
+            for r in behaviours:
+                if r["outcome"] != "passed":
+                    problems.append(f"{lesson.slug} on {tree}/: {r['nodeid']} {r['outcome']}")
+            for n, rows in sorted(exercises.items()):
+                for r in rows:
+                    want = "passed" if tree == "solutions" else "failed"
+                    if r["outcome"] != want:
+                        problems.append(
+                            f"{lesson.slug} on {tree}/: exercise {n} test {r['nodeid']} "
+                            f"{r['outcome']}, expected {want}"
+                        )
+            if not data["results"]:
+                problems.append(f"{lesson.slug} on {tree}/: no tests ran")
+    return problems
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def grade(lessons: list[Lesson], tree: str, report_dir: Path) -> int:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    card: list[dict] = []
+    everything_passed = True
+    print(f"\nGrading {resolve_tree(tree)}\n")
+    for lesson in lessons:
+        data = run_suite(
+            lesson, tree, report_dir / f"{lesson.slug}.json", report_dir / f"{lesson.slug}.xml"
+        )
+        behaviours, exercises = classify(data["results"])
+        passing = [r for r in behaviours if r["outcome"] == "passed"]
+        solved = [
+            e.n
+            for e in lesson.exercises
+            if exercises.get(e.n) and all(r["outcome"] == "passed" for r in exercises[e.n])
+        ]
+        unsolved = [e for e in lesson.exercises if e.n not in solved]
+        failing_behaviours = [r["nodeid"] for r in behaviours if r["outcome"] != "passed"]
+        ok = not failing_behaviours and not unsolved and data["results"]
+        everything_passed = everything_passed and bool(ok)
+        entry = {
+            "lesson": lesson.slug,
+            "title": lesson.title,
+            "behaviours": {"passed": len(passing), "total": len(behaviours)},
+            "failing_behaviours": failing_behaviours,
+            "exercises": {"solved": len(solved), "total": len(lesson.exercises)},
+            "solved": solved,
+            "next": None,
+        }
+        mark = "PASS" if ok else "FAIL"
+        print(f"{mark}  {lesson.slug}: {lesson.title}")
+        print(f"      behaviours passing  {len(passing)}/{len(behaviours)}")
+        print(f"      exercises solved    {len(solved)}/{len(lesson.exercises)}")
+        for nodeid in failing_behaviours[:5]:
+            print(f"      failing behaviour   {nodeid}")
+        if unsolved:
+            first = unsolved[0]
+            entry["next"] = {"exercise": first.n, "title": first.title, "hint": first.hints[0]}
+            print(f"      next: exercise {first.n}: {first.title}")
+            if first.hints:
+                print(f"      hint 1: {first.hints[0]}")
+            failing = [r for r in exercises.get(first.n, []) if r["outcome"] != "passed"]
+            if failing and failing[0].get("message"):
+                print(f"      first failure: {failing[0]['message'].splitlines()[0][:300]}")
+        print()
+        card.append(entry)
+    summary = {"tree": str(resolve_tree(tree)), "lessons": card, "passed": everything_passed}
+    (report_dir / "scorecard.json").write_text(json.dumps(summary, indent=2))
+    shown = report_dir.relative_to(ROOT) if report_dir.is_relative_to(ROOT) else report_dir
+    print(f"Reports: {shown}/")
+    print("  scorecard.json, and per lesson <slug>.json (every test) and <slug>.xml (JUnit)")
+    return 0 if everything_passed else 1
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def select(keys: list[str]) -> list[Lesson]:
+    lessons = load_lessons()
+    return [find_lesson(k, lessons) for k in keys] if keys else lessons
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="workbook")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="static and dynamic consistency checks")
+    c.add_argument("lessons", nargs="*")
+    c.add_argument("--static-only", action="store_true")
+    g = sub.add_parser("grade", help="grade a tree and print a scorecard")
+    g.add_argument("lessons", nargs="*")
+    g.add_argument("--path", default="lessons", help="a workbook copy or lessons folder")
+    g.add_argument("--reports", default=None)
+    sub.add_parser("list", help="print the lessons, one slug a line")
+    sub.add_parser("table", help="print the curriculum table for README.md")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        print("\n".join(lesson.slug for lesson in load_lessons()))
+        return 0
+    if args.command == "table":
+        print("| lesson | what it teaches | exercises |\n| --- | --- | --- |")
+        for lesson in load_lessons():
+            print(f"| [{lesson.slug}](lessons/{lesson.slug}/README.md) | {lesson.title} "
+                  f"| {len(lesson.exercises)} |")  # fmt: skip
+        return 0
+    if args.command == "check":
+        problems = check_static()
+        if not args.static_only:
+            problems += check_dynamic(select(args.lessons), REPORTS / "check")
+        for p in problems:
+            print(f"check: {p}")
+        print(
+            f"check: {len(problems)} problem(s)"
+            if problems
+            else "check: the workbook is consistent"
+        )
+        return 1 if problems else 0
+    if args.command == "grade":
+        tree = resolve_tree(args.path)
+        if not tree.is_dir():
+            raise SystemExit(f"grade: {args.path} is not a folder")
+        name = "lessons" if tree == ROOT / "lessons" else tree.parent.name or tree.name
+        report_dir = Path(args.reports) if args.reports else REPORTS / "grade" / name
+        return grade(select(args.lessons), str(tree), report_dir)
+    return 2
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    raise SystemExit(main())
