@@ -9,8 +9,8 @@ What it does, in the order a test meets it:
   that collects two lessons stops at once and names the right command.
 * Gives each test a fresh database: a SQLite file under ``tmp_path``, or, when
   ``WORKBOOK_DATABASE_URL`` names a PostgreSQL server, a new role with its own schema
-  (the server's default ``search_path`` starts with ``"$user"``, so the lesson's
-  unqualified tables land there, whatever driver it uses).
+  and ``search_path`` set to that schema alone, so the lesson's unqualified tables land
+  there whatever driver it uses, and nothing in ``public`` can leak in.
 * Imports the lesson afresh for each test, with ``DATABASE_URL`` pointing at that
   database, exactly as uvicorn would import it; warnings raised on import are errors
   unless the lesson's own conftest lists them in ``lesson_import_warnings``.
@@ -275,6 +275,8 @@ def _postgres_database(server: Server) -> Iterator[Database]:
         else:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
         conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
+        # Only its own schema: tables someone left in `public` must not leak into a test.
+        conn.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, schema))
     url = admin.set(username=name)
     database = Database(
         "postgresql",

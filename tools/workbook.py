@@ -251,7 +251,7 @@ def pytest_command(
 ) -> list[str]:
     cmd = [
         sys.executable, "-m", "pytest", f"tests/{lesson.slug}", "tests/test_smoke.py",
-        f"--tree={tree}", "-q", "-p", "no:randomly",
+        f"--tree={tree}", "-q",
     ]  # fmt: skip
     if report:
         cmd.append(f"--workbook-report={report}")
@@ -260,12 +260,14 @@ def pytest_command(
     return cmd
 
 
-def run_suite(lesson: Lesson, tree: str, report: Path, junit: Path | None = None) -> dict:
+def run_suite(
+    lesson: Lesson, tree: str, report: Path, junit: Path | None = None, root: Path = ROOT
+) -> dict:
     """Run one lesson's suite in its own process and return its JSON report."""
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
     cmd = pytest_command(lesson, tree, report, junit)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if not report.exists():
         sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"{lesson.slug}: pytest wrote no report (exit {proc.returncode})")
@@ -284,12 +286,13 @@ def classify(results: list[dict]) -> tuple[list[dict], dict[int, list[dict]]]:
     return behaviours, exercises
 
 
-def check_dynamic(lessons: list[Lesson], report_dir: Path) -> list[str]:
+def check_dynamic(lessons: list[Lesson], report_dir: Path, root: Path = ROOT) -> list[str]:
     """Exercise tests fail on lessons/ and pass on solutions/; all others pass on both."""
     problems: list[str] = []
     for lesson in lessons:
         for tree in ("solutions", "lessons"):
-            data = run_suite(lesson, tree, report_dir / f"check-{tree}-{lesson.slug}.json")
+            report = report_dir / f"check-{tree}-{lesson.slug}.json"
+            data = run_suite(lesson, tree, report, root=root)
             if data.get("collection_errors"):
                 problems.append(f"{lesson.slug} on {tree}/: collection errors")
                 sys.stdout.write(data["output"][-3000:])
@@ -367,6 +370,55 @@ def grade(lessons: list[Lesson], tree: str, report_dir: Path) -> int:
     return 0 if everything_passed else 1
 
 
+# --------------------------------------------------------------------------- diffing
+
+
+def diff_trees(left: Path, right: Path, color: bool = False) -> tuple[str, list[tuple]]:
+    """A unified diff of two lesson folders' code, and a stat.
+
+    Caches, databases and the READMEs (prose, not code) are left out.
+    """
+    import difflib
+
+    out: list[str] = []
+    stat: list[tuple] = []
+    for rel in sorted(lesson_files(left) | lesson_files(right)):
+        if rel == "README.md":
+            continue
+        a, b = left / rel, right / rel
+        a_lines = a.read_text(encoding="utf-8").splitlines(keepends=True) if a.exists() else []
+        b_lines = b.read_text(encoding="utf-8").splitlines(keepends=True) if b.exists() else []
+        a_name = str(a.relative_to(ROOT)) if a.exists() else "/dev/null"
+        b_name = str(b.relative_to(ROOT)) if b.exists() else "/dev/null"
+        lines = list(difflib.unified_diff(a_lines, b_lines, a_name, b_name))
+        if not lines:
+            continue
+        added = sum(1 for x in lines[2:] if x.startswith("+"))
+        removed = sum(1 for x in lines[2:] if x.startswith("-"))
+        stat.append((rel, added, removed))
+        for line in lines:
+            line = line if line.endswith("\n") else line + "\n"
+            if color and line.startswith(("+++", "---")):
+                line = f"\033[1m{line.rstrip()}\033[0m\n"
+            elif color and line.startswith("+"):
+                line = f"\033[32m{line.rstrip()}\033[0m\n"
+            elif color and line.startswith("-"):
+                line = f"\033[31m{line.rstrip()}\033[0m\n"
+            elif color and line.startswith("@@"):
+                line = f"\033[36m{line.rstrip()}\033[0m\n"
+            out.append(line)
+    return "".join(out), stat
+
+
+def format_stat(stat: list[tuple]) -> str:
+    width = max((len(rel) for rel, _, _ in stat), default=0)
+    rows = [f" {rel:<{width}} | +{added:<4} -{removed}" for rel, added, removed in stat]
+    total_a = sum(a for _, a, _ in stat)
+    total_r = sum(r for _, _, r in stat)
+    rows.append(f" {len(stat)} files changed, {total_a} insertions(+), {total_r} deletions(-)")
+    return "\n".join(rows)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -385,12 +437,30 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("lessons", nargs="*")
     g.add_argument("--path", default="lessons", help="a workbook copy or lessons folder")
     g.add_argument("--reports", default=None)
+    d = sub.add_parser("diff", help="diff two lessons' solutions, or a lesson and its solution")
+    d.add_argument("lessons", nargs="+")
+    d.add_argument("--stat", action="store_true", help="only the per-file line counts")
+    d.add_argument("--tree", default="solutions", help="tree for a two-lesson diff")
     sub.add_parser("list", help="print the lessons, one slug a line")
     sub.add_parser("table", help="print the curriculum table for README.md")
     args = parser.parse_args(argv)
 
     if args.command == "list":
         print("\n".join(lesson.slug for lesson in load_lessons()))
+        return 0
+    if args.command == "diff":
+        if len(args.lessons) > 2:
+            raise SystemExit("diff: give one lesson (against its solution) or two lessons")
+        chosen = select(args.lessons)
+        if len(chosen) == 1:
+            left, right = ROOT / "lessons" / chosen[0].slug, ROOT / "solutions" / chosen[0].slug
+        else:
+            tree = resolve_tree(args.tree)
+            left, right = tree / chosen[0].slug, tree / chosen[1].slug
+        text, stat = diff_trees(left, right, color=sys.stdout.isatty() and not args.stat)
+        if not args.stat:
+            sys.stdout.write(text)
+        print(format_stat(stat))
         return 0
     if args.command == "table":
         print("| lesson | what it teaches | exercises |\n| --- | --- | --- |")

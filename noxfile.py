@@ -1,0 +1,146 @@
+"""Every workflow of the workbook, as nox sessions. `nox -l` lists them.
+
+All sessions share one environment, `.venv`, built by `uv sync --locked` from `uv.lock`,
+so a warm session starts in about a second. Default sessions (plain `nox`): tests, check,
+lint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tools"))
+import workbook  # noqa: E402
+
+nox.options.sessions = ["tests", "check", "lint"]
+nox.options.error_on_missing_interpreters = True
+
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = str(BIN / "python")
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def uv() -> list[str]:
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def sync(session: nox.Session) -> None:
+    """Build or refresh the shared environment from the lock (a no-op when warm)."""
+    session.run(
+        *uv(), "sync", "--locked", "--quiet",
+        env={"UV_PROJECT_ENVIRONMENT": str(VENV)}, external=True,
+    )  # fmt: skip
+
+
+def lessons_from(session: nox.Session, args: list[str]) -> list[workbook.Lesson]:
+    try:
+        return workbook.select(args)
+    except SystemExit as exc:
+        session.error(str(exc))
+
+
+def python(session: nox.Session, *args: str) -> None:
+    """Run the shared environment's interpreter."""
+    session.run(PYTHON, *args, external=True)
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """Every lesson's suite against solutions/, one process per lesson. `-- 05` for one."""
+    sync(session)
+    failed = []
+    for lesson in lessons_from(session, session.posargs):
+        cmd = workbook.pytest_command(lesson, "solutions")
+        try:
+            python(session, *cmd[1:])
+        except nox.command.CommandFailed:
+            failed.append(lesson.slug)
+    if failed:
+        session.error(f"failing lessons: {', '.join(failed)}")
+
+
+@nox.session(venv_backend="none")
+def check(session: nox.Session) -> None:
+    """The workbook is consistent: trees mirror, exercises are real, READMEs complete."""
+    sync(session)
+    python(session, "tools/workbook.py", "check", *session.posargs)
+    if not session.posargs:
+        python(session, "-m", "pytest", "tests/test_checker.py", "-q")
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole repository."""
+    sync(session)
+    session.run(str(BIN / "ruff"), "check", ".", external=True)
+    session.run(str(BIN / "ruff"), "format", "--check", ".", external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over solutions/, lesson by lesson, from lesson 02 on."""
+    sync(session)
+    for lesson in lessons_from(session, session.posargs):
+        if int(lesson.number) < 2:
+            continue
+        folder = ROOT / "solutions" / lesson.slug
+        targets = sorted(p.name for p in folder.glob("*.py"))
+        targets += sorted(p.name for p in folder.iterdir() if (p / "__init__.py").exists())
+        with session.chdir(folder):
+            session.run(
+                str(BIN / "mypy"), "--config-file", str(ROOT / "pyproject.toml"), *targets,
+                external=True,
+            )  # fmt: skip
+
+
+@nox.session(venv_backend="none", default=False)
+def grade(session: nox.Session) -> None:
+    """Scorecard for lessons/ (or `-- --path DIR`); `-- 05` grades one lesson."""
+    sync(session)
+    python(session, "tools/workbook.py", "grade", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def serve(session: nox.Session) -> None:
+    """`nox -s serve -- 05 [--solution] [uvicorn options]`: run a lesson with reload."""
+    args = list(session.posargs)
+    if not args:
+        session.error("which lesson? e.g. `nox -s serve -- 05` (add --solution for the answer)")
+    tree = "solutions" if "--solution" in args else "lessons"
+    args = [a for a in args if a != "--solution"]
+    lesson = lessons_from(session, args[:1])[0]
+    folder = ROOT / tree / lesson.slug
+    sync(session)
+    if lesson.prepare:
+        with session.chdir(folder):
+            session.run(str(BIN / lesson.prepare[0]), *lesson.prepare[1:], external=True)
+    session.log(f"serving {folder.relative_to(ROOT)}: open http://127.0.0.1:8000/docs")
+    python(
+        session, "-m", "uvicorn", lesson.app, "--app-dir", str(folder),
+        "--reload", "--reload-dir", str(folder), *args[1:],
+    )  # fmt: skip
+
+
+@nox.session(venv_backend="none", default=False)
+def diff(session: nox.Session) -> None:
+    """`nox -s diff -- 04 05` diffs two solutions; `nox -s diff -- 05` is 05's answer key."""
+    if not session.posargs:
+        session.error("e.g. `nox -s diff -- 04 05` or `nox -s diff -- 05`")
+    session.run(sys.executable, "tools/workbook.py", "diff", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def postgres(session: nox.Session) -> None:
+    """Every suite against the PostgreSQL server in WORKBOOK_DATABASE_URL."""
+    url = os.environ.get("WORKBOOK_DATABASE_URL") or DEFAULT_PG
+    session.env["WORKBOOK_DATABASE_URL"] = url
+    session.log(f"WORKBOOK_DATABASE_URL={url}")
+    tests(session)

@@ -1,0 +1,86 @@
+"""Lesson 02: each common mistake from the README, reproduced, then the lesson's way."""
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import DetachedInstanceError
+
+# ---------------------------------------------------------------- M1: model_dump() in PATCH
+
+
+@pytest.fixture
+def patch_without_exclude_unset(lesson, monkeypatch):
+    """crud.update_hero as it looks when exclude_unset is forgotten."""
+
+    def update_hero(session, hero, hero_update):
+        for key, value in hero_update.model_dump().items():
+            setattr(hero, key, value)
+        session.commit()
+        session.refresh(hero)
+        return hero
+
+    monkeypatch.setattr(lesson.crud, "update_hero", update_hero)
+
+
+def test_m1_model_dump_without_exclude_unset_wipes_fields_not_sent(
+    client, create_hero, patch_without_exclude_unset
+):
+    hero = create_hero(client, "Spider-Boy", age=16)
+    response = client.patch(
+        f"/heroes/{hero['id']}", json={"name": "Spider-Youngster", "secret_name": "Pedro"}
+    )
+    assert response.status_code == 200
+    assert response.json()["age"] is None  # the client never mentioned age
+
+
+def test_m1_exclude_unset_keeps_fields_not_sent(client, create_hero):
+    hero = create_hero(client, "Spider-Boy", age=16)
+    response = client.patch(
+        f"/heroes/{hero['id']}", json={"name": "Spider-Youngster", "secret_name": "Pedro"}
+    )
+    assert response.json()["age"] == 16
+
+
+# ---------------------------------------------------------------- M2: detached after commit
+
+
+def test_m2_reading_an_expired_object_after_its_session_closed(client, lesson):
+    with lesson.database.SessionLocal() as session:
+        hero = lesson.models.Hero(name="Deadpond", secret_name="Dive Wilson")
+        session.add(hero)
+        session.commit()  # expire_on_commit=True: every attribute is now expired
+    with pytest.raises(
+        DetachedInstanceError,
+        match=r"Instance <Hero at 0x[0-9a-f]+> is not bound to a Session; "
+        r"attribute refresh operation cannot proceed",
+    ):
+        _ = hero.name
+
+
+def test_m2_refresh_before_the_session_closes_loads_the_attributes(client, lesson):
+    with lesson.database.SessionLocal() as session:
+        hero = lesson.models.Hero(name="Deadpond", secret_name="Dive Wilson")
+        session.add(hero)
+        session.commit()
+        session.refresh(hero)
+    assert (hero.id, hero.name) == (1, "Deadpond")
+
+
+# ---------------------------------------------------------------- M3: Mapped[str] left unset
+
+
+def test_m3_a_mapped_str_left_unset_is_a_not_null_violation(client, lesson, db):
+    fragment = (
+        "NOT NULL constraint failed: hero.secret_name"
+        if db.backend == "sqlite"
+        else 'null value in column "secret_name" of relation "hero" violates not-null constraint'
+    )
+    with lesson.database.SessionLocal() as session:
+        session.add(lesson.models.Hero(name="Deadpond"))
+        with pytest.raises(IntegrityError, match=fragment):
+            session.commit()
+
+
+def test_m3_the_api_refuses_a_missing_secret_name_with_422(client):
+    response = client.post("/heroes/", json={"name": "Deadpond"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "secret_name"]
