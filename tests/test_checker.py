@@ -7,6 +7,7 @@ checker that reports everything (or nothing) fails here too.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -32,9 +33,9 @@ def copy(tmp_path: Path) -> Path:
         shutil.copytree(ROOT / tree / LESSON, root / tree / LESSON, ignore=ignore)
     shutil.copy2(ROOT / "tests" / "conftest.py", root / "tests" / "conftest.py")
     shutil.copy2(ROOT / "tests" / "test_smoke.py", root / "tests" / "test_smoke.py")
-    manifest = (ROOT / "workbook.toml").read_text()
-    first, second = manifest.split("[[lesson]]", 2)[:2]
-    (root / "workbook.toml").write_text(first + "[[lesson]]" + second)
+    # The manifest's header and its first [[lesson]] block: lesson 01 alone.
+    blocks = re.split(r"^(?=\[\[lesson\]\]$)", (ROOT / "workbook.toml").read_text(), flags=re.M)
+    (root / "workbook.toml").write_text(blocks[0] + blocks[1])
     return root
 
 
@@ -128,7 +129,9 @@ def test_catches_an_exercise_test_that_passes_on_the_unsolved_lesson(copy, tmp_p
     # "Solve" exercise 1 in lessons/: its tests now pass there, which the checker refuses.
     for name in ("crud.py", "main.py"):
         shutil.copy2(copy / "solutions" / LESSON / name, copy / "lessons" / LESSON / name)
-    problems = workbook.check_dynamic([lesson(copy)], tmp_path / "reports", root=copy)
+    problems = workbook.check_dynamic(
+        [lesson(copy)], tmp_path / "reports", root=copy, trees=("lessons",)
+    )
     assert any(
         p.startswith(f"{LESSON} on lessons/: exercise 1 test")
         and p.endswith("passed, expected failed")
@@ -139,7 +142,9 @@ def test_catches_an_exercise_test_that_passes_on_the_unsolved_lesson(copy, tmp_p
 def test_catches_a_solution_that_fails_its_tests(copy, tmp_path):
     edit(copy / "solutions" / LESSON / "main.py", 'return {"ok": True}', 'return {"ok": False}')
     edit(copy / "lessons" / LESSON / "main.py", 'return {"ok": True}', 'return {"ok": False}')
-    problems = workbook.check_dynamic([lesson(copy)], tmp_path / "reports", root=copy)
+    problems = workbook.check_dynamic(
+        [lesson(copy)], tmp_path / "reports", root=copy, trees=("solutions",)
+    )
     assert (
         f"{LESSON} on solutions/: tests/{LESSON}/test_behaviour.py::"
         "test_delete_answers_ok_and_the_hero_is_gone failed" in problems

@@ -182,11 +182,13 @@ def exercise_tests(test_dir: Path) -> set[int]:
     return {int(n) for n in re.findall(r"mark\.exercise\((\d+)\)", path.read_text())}
 
 
-def check_static(root: Path = ROOT) -> list[str]:
+def check_static(root: Path = ROOT, only: list[str] | None = None) -> list[str]:
     """Every rule that needs no test run. Returns the problems found, one line each."""
     problems: list[str] = []
     lessons = load_lessons(root / "workbook.toml")
     for lesson in lessons:
+        if only is not None and lesson.slug not in only:
+            continue
         learner, answer = root / "lessons" / lesson.slug, root / "solutions" / lesson.slug
         tests = root / "tests" / lesson.slug
         for folder in (learner, answer, tests):
@@ -286,11 +288,16 @@ def classify(results: list[dict]) -> tuple[list[dict], dict[int, list[dict]]]:
     return behaviours, exercises
 
 
-def check_dynamic(lessons: list[Lesson], report_dir: Path, root: Path = ROOT) -> list[str]:
+def check_dynamic(
+    lessons: list[Lesson],
+    report_dir: Path,
+    root: Path = ROOT,
+    trees: tuple[str, ...] = ("solutions", "lessons"),
+) -> list[str]:
     """Exercise tests fail on lessons/ and pass on solutions/; all others pass on both."""
     problems: list[str] = []
     for lesson in lessons:
-        for tree in ("solutions", "lessons"):
+        for tree in trees:
             report = report_dir / f"check-{tree}-{lesson.slug}.json"
             data = run_suite(lesson, tree, report, root=root)
             if data.get("collection_errors"):
@@ -469,9 +476,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"| {len(lesson.exercises)} |")  # fmt: skip
         return 0
     if args.command == "check":
-        problems = check_static()
+        chosen = select(args.lessons)
+        problems = check_static(only=[lesson.slug for lesson in chosen])
         if not args.static_only:
-            problems += check_dynamic(select(args.lessons), REPORTS / "check")
+            problems += check_dynamic(chosen, REPORTS / "check")
         for p in problems:
             print(f"check: {p}")
         print(
@@ -486,7 +494,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"grade: {args.path} is not a folder")
         name = "lessons" if tree == ROOT / "lessons" else tree.parent.name or tree.name
         report_dir = Path(args.reports) if args.reports else REPORTS / "grade" / name
-        return grade(select(args.lessons), str(tree), report_dir)
+        chosen = select(args.lessons)
+        if not args.lessons:
+            missing = [lesson.slug for lesson in chosen if not (tree / lesson.slug).is_dir()]
+            chosen = [lesson for lesson in chosen if (tree / lesson.slug).is_dir()]
+            if missing:
+                print(f"not in {tree}, not graded: {', '.join(missing)}")
+        return grade(chosen, str(tree), report_dir)
     return 2
 
 
