@@ -62,6 +62,11 @@ def test_catches_trees_holding_different_files(copy):
     assert f"{LESSON}: extra.py is in solutions/ but not in lessons/" in workbook.check_static(copy)
 
 
+def test_catches_a_lesson_folder_missing_from_the_manifest(copy):
+    shutil.copytree(copy / "lessons" / LESSON, copy / "lessons" / "99_unlisted")
+    assert "lessons/99_unlisted is not in workbook.toml" in workbook.check_static(copy)
+
+
 def test_catches_a_difference_outside_exercise_regions(copy):
     edit(copy / "lessons" / LESSON / "main.py", 'detail="Hero not found"', 'detail="Not found"')
     assert any(

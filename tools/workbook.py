@@ -186,6 +186,11 @@ def check_static(root: Path = ROOT, only: list[str] | None = None) -> list[str]:
     """Every rule that needs no test run. Returns the problems found, one line each."""
     problems: list[str] = []
     lessons = load_lessons(root / "workbook.toml")
+    listed = {lesson.slug for lesson in lessons}
+    for tree in ("lessons", "solutions", "tests"):
+        for folder in sorted((root / tree).glob("[0-9][0-9]_*")):
+            if folder.is_dir() and folder.name not in listed and only is None:
+                problems.append(f"{tree}/{folder.name} is not in workbook.toml")
     for lesson in lessons:
         if only is not None and lesson.slug not in only:
             continue
