@@ -298,30 +298,44 @@ def check_dynamic(
     report_dir: Path,
     root: Path = ROOT,
     trees: tuple[str, ...] = ("solutions", "lessons"),
+    jobs: int | None = None,
 ) -> list[str]:
-    """Exercise tests fail on lessons/ and pass on solutions/; all others pass on both."""
+    """Exercise tests fail on lessons/ and pass on solutions/; all others pass on both.
+
+    Each (lesson, tree) suite is its own pytest process; ``jobs`` of them run at once
+    (default: one per CPU, at most 4).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    runs = [(lesson, tree) for lesson in lessons for tree in trees]
+
+    def run(item: tuple[Lesson, str]) -> dict:
+        lesson, tree = item
+        report = report_dir / f"check-{tree}-{lesson.slug}.json"
+        return run_suite(lesson, tree, report, root=root)
+
+    workers = jobs or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        reports = list(pool.map(run, runs))
     problems: list[str] = []
-    for lesson in lessons:
-        for tree in trees:
-            report = report_dir / f"check-{tree}-{lesson.slug}.json"
-            data = run_suite(lesson, tree, report, root=root)
-            if data.get("collection_errors"):
-                problems.append(f"{lesson.slug} on {tree}/: collection errors")
-                sys.stdout.write(data["output"][-3000:])
-            behaviours, exercises = classify(data["results"])
-            for r in behaviours:
-                if r["outcome"] != "passed":
-                    problems.append(f"{lesson.slug} on {tree}/: {r['nodeid']} {r['outcome']}")
-            for n, rows in sorted(exercises.items()):
-                for r in rows:
-                    want = "passed" if tree == "solutions" else "failed"
-                    if r["outcome"] != want:
-                        problems.append(
-                            f"{lesson.slug} on {tree}/: exercise {n} test {r['nodeid']} "
-                            f"{r['outcome']}, expected {want}"
-                        )
-            if not data["results"]:
-                problems.append(f"{lesson.slug} on {tree}/: no tests ran")
+    for (lesson, tree), data in zip(runs, reports, strict=True):
+        if data.get("collection_errors"):
+            problems.append(f"{lesson.slug} on {tree}/: collection errors")
+            sys.stdout.write(data["output"][-3000:])
+        behaviours, exercises = classify(data["results"])
+        for r in behaviours:
+            if r["outcome"] != "passed":
+                problems.append(f"{lesson.slug} on {tree}/: {r['nodeid']} {r['outcome']}")
+        for n, rows in sorted(exercises.items()):
+            for r in rows:
+                want = "passed" if tree == "solutions" else "failed"
+                if r["outcome"] != want:
+                    problems.append(
+                        f"{lesson.slug} on {tree}/: exercise {n} test {r['nodeid']} "
+                        f"{r['outcome']}, expected {want}"
+                    )
+        if not data["results"]:
+            problems.append(f"{lesson.slug} on {tree}/: no tests ran")
     return problems
 
 
