@@ -1,0 +1,357 @@
+"""Lesson 03: what the README says the app does, each claim proven by one test."""
+
+import pytest
+from sqlalchemy import event, func, inspect, select
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import joinedload
+
+# ---------------------------------------------------------------- the /heroes/ contract of 02
+
+
+def test_create_returns_the_hero_with_an_id_and_no_team(client):
+    response = client.post(
+        "/heroes/", json={"name": "Deadpond", "secret_name": "Dive Wilson", "age": 48}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"id": 1, "name": "Deadpond", "age": 48, "team_id": None}
+
+
+def test_list_is_in_insertion_order_with_offset_and_limit(client, create_hero):
+    names = [create_hero(client, f"Hero {i}")["name"] for i in range(5)]
+    assert [h["name"] for h in client.get("/heroes/").json()] == names
+    page = client.get("/heroes/", params={"offset": 1, "limit": 2}).json()
+    assert [h["name"] for h in page] == names[1:3]
+
+
+def test_lists_reject_a_limit_over_100_or_negative_paging_with_422(client):
+    for path in ("/heroes/", "/teams/", "/powers/"):
+        for params in ({"limit": 101}, {"limit": -1}, {"offset": -1}):
+            response = client.get(path, params=params)
+            assert response.status_code == 422, (path, params)
+            assert response.json()["detail"][0]["loc"] == ["query", next(iter(params))]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/heroes/999"),
+        ("PATCH", "/heroes/999"),
+        ("DELETE", "/heroes/999"),
+        ("POST", "/heroes/999/powers/1"),
+    ],
+)
+def test_missing_hero_is_404_hero_not_found(client, create_power, method, path):
+    create_power(client, "Flight")
+    response = client.request(method, path, json={} if method == "PATCH" else None)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Hero not found"}
+
+
+def test_patch_changes_only_the_fields_sent(client, create_hero):
+    hero = create_hero(client, "Spider-Boy", age=16)
+    response = client.patch(f"/heroes/{hero['id']}", json={"age": 17})
+    assert response.json() == {**hero, "age": 17}
+
+
+def test_patch_with_null_name_is_422_not_a_database_error(client, create_hero):
+    hero = create_hero(client, "Spider-Boy")
+    response = client.patch(f"/heroes/{hero['id']}", json={"name": None})
+    assert response.status_code == 422
+    assert "may be left out, but not set to null" in response.json()["detail"][0]["msg"]
+
+
+def test_delete_answers_ok_and_the_hero_is_gone(client, create_hero):
+    hero = create_hero(client, "Tarantula")
+    assert client.delete(f"/heroes/{hero['id']}").json() == {"ok": True}
+    assert client.get(f"/heroes/{hero['id']}").status_code == 404
+
+
+def test_duplicate_hero_name_is_409(client, create_hero):
+    create_hero(client, "Deadpond")
+    response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "A hero named 'Deadpond' already exists"}
+
+
+def test_a_body_without_a_name_is_422(client):
+    response = client.post("/heroes/", json={"secret_name": "Nobody"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+
+
+def test_the_age_and_name_filters_of_lesson_02_still_work(client, create_hero):
+    for name, age in [("Deadpond", 48), ("Spider-Boy", 16), ("Rusty-Man", 48)]:
+        create_hero(client, name, age=age)
+    found = client.get("/heroes/", params={"min_age": 40, "q": "man"}).json()
+    assert [h["name"] for h in found] == ["Rusty-Man"]
+
+
+def test_startup_creates_four_tables_one_of_them_the_link_table(client, lesson):
+    names = sorted(inspect(lesson.database.engine).get_table_names())
+    assert names == ["hero", "hero_power", "power", "team"]
+
+
+# ---------------------------------------------------------------- teams
+
+
+def test_back_populates_keeps_both_sides_in_step_in_memory(lesson):
+    team = lesson.models.Team(name="Preventers", headquarters="Sharp Tower")
+    hero = lesson.models.Hero(name="Rusty-Man", secret_name="Tommy Sharp", team=team)
+    assert team.heroes == [hero]  # no session, no SQL: the ORM filled the other side
+
+
+def test_create_team_returns_it_with_an_id(client):
+    response = client.post("/teams/", json={"name": "Preventers", "headquarters": "Sharp Tower"})
+    assert response.status_code == 200
+    assert response.json() == {"id": 1, "name": "Preventers", "headquarters": "Sharp Tower"}
+
+
+def test_duplicate_team_name_is_409(client, create_team):
+    create_team(client, "Preventers")
+    response = client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "A team named 'Preventers' already exists"}
+
+
+def test_a_hero_can_join_a_team_on_create_and_leave_it_with_patch_null(
+    client, create_team, create_hero
+):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Rusty-Man", team_id=team["id"])
+    assert hero["team_id"] == team["id"]
+    response = client.patch(f"/heroes/{hero['id']}", json={"team_id": None})
+    assert response.json()["team_id"] is None
+
+
+def test_an_unknown_team_id_is_422_with_a_clear_detail_and_nothing_changes(client, create_hero):
+    hero = create_hero(client, "Rusty-Man")
+    created = client.post("/heroes/", json={"name": "X", "secret_name": "x", "team_id": 7})
+    patched = client.patch(f"/heroes/{hero['id']}", json={"team_id": 7})
+    for response in (created, patched):
+        assert (response.status_code, response.json()) == (422, {"detail": "No team with id 7"})
+    assert client.get("/heroes/").json() == [hero]
+
+
+def test_read_team_returns_it_with_its_heroes_in_insertion_order(client, seed_teams):
+    teams = seed_teams(client, teams=2, heroes=3)
+    assert client.get(f"/teams/{teams[1]['id']}").json() == teams[1]
+
+
+def test_missing_team_is_404_team_not_found(client):
+    for method in ("GET", "DELETE"):
+        response = client.request(method, "/teams/999")
+        assert (response.status_code, response.json()) == (404, {"detail": "Team not found"})
+
+
+def test_team_listing_returns_every_team_with_its_heroes(client, seed_teams):
+    teams = seed_teams(client, teams=3, heroes=2)
+    assert client.get("/teams/").json() == teams
+    assert client.get("/teams/", params={"offset": 1, "limit": 1}).json() == teams[1:2]
+
+
+def test_nested_responses_point_one_way_so_nothing_recurses(client, seed_teams):
+    team = seed_teams(client, teams=1, heroes=1)[0]
+    hero = client.get(f"/heroes/{team['heroes'][0]['id']}").json()
+    assert hero["team"] == {"id": team["id"], "name": team["name"], "headquarters": "Sharp Tower"}
+    assert "team" not in team["heroes"][0]  # a team's heroes don't carry the team again
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["TeamPublicWithHeroes"]["properties"]["heroes"]["items"] == {
+        "$ref": "#/components/schemas/HeroPublic"
+    }
+    assert set(schemas["HeroPublic"]["properties"]) == {"id", "name", "age", "team_id"}
+
+
+# ---------------------------------------------------------------- counting statements
+
+
+def test_listing_10_teams_with_their_heroes_takes_2_statements_with_selectinload(
+    client, lesson, seed_teams, count_statements
+):
+    teams = seed_teams(client, teams=10, heroes=2)
+    with count_statements(lesson.database.engine) as log:
+        response = client.get("/teams/")
+    assert response.json() == teams
+    assert log.count == 2, f"expected 2 statements, got {log.count}:\n{log}"
+    assert "WHERE hero.team_id IN (" in log.statements[1]
+
+
+def test_listing_10_teams_with_their_heroes_takes_1_statement_with_joinedload(
+    client, lesson, seed_teams, count_statements
+):
+    seed_teams(client, teams=10, heroes=2)
+    Team = lesson.models.Team
+    statement = select(Team).options(joinedload(Team.heroes)).order_by(Team.id)
+    with (
+        lesson.database.SessionLocal() as session,
+        count_statements(lesson.database.engine) as log,
+    ):
+        teams = session.scalars(statement).unique().all()
+        heroes = [hero.name for team in teams for hero in team.heroes]
+    assert (len(teams), len(heroes)) == (10, 20)
+    assert log.count == 1, f"expected 1 statement, got {log.count}:\n{log}"
+    assert "LEFT OUTER JOIN hero" in log.statements[0]
+
+
+def test_joinedload_with_limit_pages_teams_not_joined_rows(client, lesson, seed_teams):
+    seed_teams(client, teams=10, heroes=2)
+    Team = lesson.models.Team
+    statement = select(Team).options(joinedload(Team.heroes)).order_by(Team.id).limit(3)
+    with lesson.database.SessionLocal() as session:
+        teams = session.scalars(statement).unique().all()
+        assert [len(team.heroes) for team in teams] == [2, 2, 2]
+    # SQLAlchemy puts the LIMIT in a subquery on team, then joins the heroes to it.
+    assert "LIMIT" in str(statement.compile()).split("LEFT OUTER JOIN")[0]
+
+
+def test_reading_one_team_with_its_heroes_takes_1_statement(
+    client, lesson, seed_teams, count_statements
+):
+    team = seed_teams(client, teams=3, heroes=3)[1]
+    with count_statements(lesson.database.engine) as log:
+        assert client.get(f"/teams/{team['id']}").json() == team
+    assert log.count == 1, f"expected 1 statement, got {log.count}:\n{log}"
+
+
+def test_reading_one_hero_with_its_team_takes_1_statement(
+    client, lesson, seed_teams, count_statements
+):
+    hero = seed_teams(client, teams=1, heroes=1)[0]["heroes"][0]
+    with count_statements(lesson.database.engine) as log:
+        assert client.get(f"/heroes/{hero['id']}").json()["team"]["name"] == "Team 0"
+    assert log.count == 1, f"expected 1 statement, got {log.count}:\n{log}"
+
+
+def test_listing_heroes_takes_1_statement_and_loads_no_relationship(
+    client, lesson, seed_teams, count_statements
+):
+    seed_teams(client, teams=5, heroes=2)
+    with count_statements(lesson.database.engine) as log:
+        assert len(client.get("/heroes/").json()) == 10
+    assert log.count == 1, f"expected 1 statement, got {log.count}:\n{log}"
+
+
+# ---------------------------------------------------------------- lazy="raise"
+
+
+def test_touching_an_unloaded_relationship_raises_because_of_lazy_raise(client, lesson, seed_teams):
+    seed_teams(client, teams=1, heroes=1)
+    with lesson.database.SessionLocal() as session:
+        for model, attribute in [("Team", "heroes"), ("Hero", "team"), ("Hero", "powers")]:
+            instance = session.get(getattr(lesson.models, model), 1)
+            with pytest.raises(
+                InvalidRequestError,
+                match=rf"^'{model}\.{attribute}' is not available due to lazy='raise'$",
+            ):
+                getattr(instance, attribute)
+
+
+# ---------------------------------------------------------------- deleting
+
+
+def test_the_model_says_on_delete_set_null_for_a_heros_team(client, lesson):
+    (foreign_key,) = inspect(lesson.database.engine).get_foreign_keys("hero")
+    assert foreign_key["referred_table"] == "team"
+    assert foreign_key["options"] == {"ondelete": "SET NULL"}
+
+
+def test_deleting_a_team_keeps_its_heroes_with_team_id_null_in_the_database(
+    client, lesson, seed_teams, create_hero
+):
+    teams = seed_teams(client, teams=2, heroes=2)
+    loner = create_hero(client, "Loner")
+    assert client.delete(f"/teams/{teams[0]['id']}").json() == {"ok": True}
+    Hero, Team = lesson.models.Hero, lesson.models.Team
+    with lesson.database.SessionLocal() as session:
+        assert session.scalars(select(Team.name)).all() == ["Team 1"]
+        rows = session.execute(select(Hero.name, Hero.team_id).order_by(Hero.id)).all()
+    assert [tuple(row) for row in rows] == [
+        ("Hero 0-0", None),
+        ("Hero 0-1", None),
+        ("Hero 1-0", teams[1]["id"]),
+        ("Hero 1-1", teams[1]["id"]),
+        (loner["name"], None),
+    ]
+
+
+def test_deleting_a_team_sends_one_delete_and_leaves_its_heroes_to_the_database(
+    client, lesson, seed_teams, count_statements
+):
+    team = seed_teams(client, teams=1, heroes=3)[0]
+    with count_statements(lesson.database.engine) as log:
+        client.delete(f"/teams/{team['id']}")
+    # passive_deletes=True: no SELECT of the heroes, no UPDATE hero; ON DELETE SET NULL does it.
+    assert [s.split(" ")[0] for s in log.statements] == ["SELECT", "DELETE"], str(log)
+    assert "FROM team" in log.statements[0] and "DELETE FROM team" in log.statements[1]
+
+
+def test_deleting_a_hero_deletes_its_power_links_but_not_the_powers(client, lesson, seed_powers):
+    powers = seed_powers(client, powers=2, heroes=2)
+    assert client.delete(f"/heroes/{powers[0]['heroes'][0]['id']}").json() == {"ok": True}
+    with lesson.database.SessionLocal() as session:
+        links = session.scalar(select(func.count()).select_from(lesson.models.hero_power))
+        kept = session.scalar(select(func.count()).select_from(lesson.models.Power))
+    assert (links, kept) == (3, 2)
+
+
+# ---------------------------------------------------------------- powers
+
+
+def test_create_power_returns_it_with_an_id(client):
+    response = client.post("/powers/", json={"name": "Flight"})
+    assert (response.status_code, response.json()) == (200, {"id": 1, "name": "Flight"})
+
+
+def test_duplicate_power_name_is_409(client, create_power):
+    create_power(client, "Flight")
+    response = client.post("/powers/", json={"name": "Flight"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "A power named 'Flight' already exists"}
+
+
+def test_giving_a_hero_a_power_returns_the_hero_with_its_powers(client, create_hero, create_power):
+    hero = create_hero(client, "Deadpond")
+    flight, healing = create_power(client, "Flight"), create_power(client, "Healing")
+    client.post(f"/heroes/{hero['id']}/powers/{healing['id']}")
+    response = client.post(f"/heroes/{hero['id']}/powers/{flight['id']}")
+    assert response.status_code == 200
+    assert response.json() == {**hero, "powers": [flight, healing]}
+
+
+def test_giving_the_same_power_twice_stores_one_link(client, lesson, create_hero, create_power):
+    hero, power = create_hero(client, "Deadpond"), create_power(client, "Flight")
+    for _ in range(2):
+        response = client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
+        assert response.json()["powers"] == [power]
+    with lesson.database.SessionLocal() as session:
+        assert session.scalar(select(func.count()).select_from(lesson.models.hero_power)) == 1
+
+
+def test_giving_a_missing_power_is_404_power_not_found(client, create_hero):
+    hero = create_hero(client, "Deadpond")
+    response = client.post(f"/heroes/{hero['id']}/powers/999")
+    assert (response.status_code, response.json()) == (404, {"detail": "Power not found"})
+
+
+def test_power_listing_returns_every_power_with_its_heroes(client, seed_powers):
+    powers = seed_powers(client, powers=3, heroes=2)
+    assert client.get("/powers/").json() == powers
+
+
+# ---------------------------------------------------------------- the SQLite connect event
+
+
+@pytest.mark.sqlite_only
+def test_every_sqlite_connection_of_the_lessons_engine_has_foreign_keys_on(client, lesson):
+    engine = lesson.database.engine
+    assert event.contains(engine, "connect", lesson.database.enable_sqlite_foreign_keys)
+    engine.dispose()  # the next connections are new ones: the listener runs for each
+    with engine.connect() as first, engine.connect() as second:
+        for connection in (first, second):
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.postgres_only
+def test_the_sqlite_listener_is_not_installed_on_other_databases(lesson):
+    engine = lesson.database.engine
+    assert engine.dialect.name == "postgresql"
+    assert not event.contains(engine, "connect", lesson.database.enable_sqlite_foreign_keys)
