@@ -358,19 +358,39 @@ class LoadedLesson:
     def app(self) -> Any:
         return getattr(self.module(self.app_module), self.app_name)
 
-    def engines(self) -> list[Engine]:
-        """Every engine the lesson's modules hold at module level."""
-        found: dict[int, Engine] = {}
+    def engines(self) -> list[Engine | AsyncEngine]:
+        """Every engine (sync or async) the lesson's modules hold at module level."""
+        found: dict[int, Engine | AsyncEngine] = {}
         for module in list(sys.modules.values()):
             file = getattr(module, "__file__", None) or ""
             if not file or not Path(file).is_relative_to(self.dir):
                 continue
             for value in vars(module).values():
-                if isinstance(value, AsyncEngine):
-                    value = value.sync_engine
-                if isinstance(value, Engine):
+                if isinstance(value, Engine | AsyncEngine):
                     found[id(value)] = value
         return list(found.values())
+
+
+def release(engine: Engine | AsyncEngine) -> None:
+    """Close a lesson engine's pooled connections after a test.
+
+    A sync engine is simply disposed. An async engine's connections belong to the event
+    loop of the test, which is closed by now, so they cannot be closed from here: the
+    lesson's lifespan (or the test itself) must ``await engine.dispose()`` inside the loop.
+    One left holding connections fails the test, instead of leaking a warning later.
+    """
+    if isinstance(engine, Engine):
+        engine.dispose()
+        return
+    pool = engine.sync_engine.pool
+    held = pool.checkedin() if hasattr(pool, "checkedin") else 0
+    engine.sync_engine.dispose(close=False)
+    if held:
+        raise AssertionError(
+            f"the lesson's async engine still pools {held} connection(s) after the test: "
+            "run the app's lifespan (it disposes the engine) or `await engine.dispose()` "
+            "in the test"
+        )
 
 
 def import_lesson(
@@ -412,9 +432,11 @@ def lesson(
     try:
         yield loaded
     finally:
-        for engine in loaded.engines():
-            engine.dispose()
-        forget_lesson_modules(lesson_dir)
+        try:
+            for engine in loaded.engines():
+                release(engine)
+        finally:
+            forget_lesson_modules(lesson_dir)
 
 
 @pytest.fixture
