@@ -1,0 +1,54 @@
+"""Reads and writes with SQLModel's `Session`, `select()` and `Session.exec()`."""
+
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from models import Hero
+
+
+def get_hero(session: Session, hero_id: int) -> Hero | None:
+    return session.get(Hero, hero_id)
+
+
+def get_heroes(
+    session: Session,
+    offset: int = 0,
+    limit: int = 100,
+    # >>> exercise 1
+    # TODO(exercise 1): accept min_age and max_age (int | None, default None).
+    # <<< exercise 1
+    # >>> exercise 2
+    # TODO(exercise 2): accept q (str | None, default None).
+    # <<< exercise 2
+) -> Sequence[Hero]:
+    statement = select(Hero)
+    # >>> exercise 1
+    # TODO(exercise 1): keep heroes with min_age <= age <= max_age; each bound is optional.
+    # <<< exercise 1
+    # >>> exercise 2
+    # TODO(exercise 2): keep heroes whose name contains q, ignoring case.
+    # <<< exercise 2
+    return session.exec(statement.order_by(col(Hero.id)).offset(offset).limit(limit)).all()
+
+
+def create_hero(session: Session, hero: Hero) -> Hero:
+    # The body already is a table object: add it as it came (its id included, see M2).
+    session.add(hero)
+    session.commit()
+    session.refresh(hero)
+    return hero
+
+
+def update_hero(session: Session, db_hero: Hero, hero: Hero) -> Hero:
+    # The body is a whole Hero: what it holds replaces the stored values (see M3).
+    for key, value in hero.model_dump(exclude={"id"}).items():
+        setattr(db_hero, key, value)
+    session.commit()
+    session.refresh(db_hero)
+    return db_hero
+
+
+def delete_hero(session: Session, hero: Hero) -> None:
+    session.delete(hero)
+    session.commit()

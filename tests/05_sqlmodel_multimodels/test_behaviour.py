@@ -1,0 +1,435 @@
+"""Lesson 05: what the README says the multiple-models app does, one claim per test."""
+
+import warnings
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from sqlalchemy import inspect
+from sqlmodel import Session, SQLModel, select
+
+# ---------------------------------------------------------------- nothing deprecated
+
+
+def test_imports_and_serves_without_a_single_warning(reimport, lesson):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main = reimport("main")
+        with TestClient(main.app) as client:
+            team = client.post("/teams/", json={"name": "T", "headquarters": "H"}).json()
+            body = {"name": "A", "secret_name": "a", "team_id": team["id"]}
+            hero = client.post("/heroes/", json=body).json()
+            client.patch(f"/heroes/{hero['id']}", json={"age": 3})
+            client.get(f"/heroes/{hero['id']}")
+            client.get(f"/teams/{team['id']}")
+            client.get("/heroes/")
+            client.delete(f"/heroes/{hero['id']}")
+            client.delete(f"/teams/{team['id']}")
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+
+
+# ---------------------------------------------------------------- the models
+
+
+def test_only_the_table_classes_are_tables(lesson):
+    models = lesson.models
+    assert set(SQLModel.metadata.tables) == {"hero", "team"}
+    assert models.Hero.__table__ is SQLModel.metadata.tables["hero"]
+    assert models.Team.__table__ is SQLModel.metadata.tables["team"]
+    data_models = [
+        models.HeroBase,
+        models.HeroCreate,
+        models.HeroPublic,
+        models.HeroUpdate,
+        models.HeroPublicWithTeam,
+        models.TeamBase,
+        models.TeamCreate,
+        models.TeamPublic,
+        models.TeamPublicWithHeroes,
+    ]
+    assert [m.__name__ for m in data_models if hasattr(m, "__table__")] == []
+
+
+def test_the_hero_table_has_a_nullable_foreign_key_to_team(client, lesson):
+    inspector = inspect(lesson.database.engine)
+    columns = {c["name"]: c["nullable"] for c in inspector.get_columns("hero")}
+    assert columns == {
+        "id": False,
+        "name": False,
+        "age": True,
+        "team_id": True,
+        "secret_name": False,
+    }
+    (foreign_key,) = inspector.get_foreign_keys("hero")
+    assert (foreign_key["constrained_columns"], foreign_key["referred_table"]) == (
+        ["team_id"],
+        "team",
+    )
+
+
+def test_input_models_are_not_tables_so_they_validate(lesson):
+    with pytest.raises(ValidationError, match="3 validation errors for HeroCreate") as info:
+        lesson.models.HeroCreate(name=123, age="x")
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("name",), "string_type"),
+        (("age",), "int_parsing"),
+        (("secret_name",), "missing"),
+    ]
+
+
+def test_model_validate_turns_a_create_model_into_a_new_table_object(lesson):
+    models = lesson.models
+    hero_create = models.HeroCreate(name="Deadpond", secret_name="Dive Wilson", age=48)
+    hero = models.Hero.model_validate(hero_create)
+    assert type(hero) is models.Hero
+    assert (hero.id, hero.name, hero.secret_name, hero.age) == (None, "Deadpond", "Dive Wilson", 48)
+    assert inspect(hero).transient  # a real table object, ready for session.add()
+
+
+def test_sqlmodel_update_with_exclude_unset_changes_only_what_was_sent(lesson):
+    models = lesson.models
+    hero = models.Hero(name="Spider-Boy", secret_name="Pedro Parqueador", age=16)
+    hero_update = models.HeroUpdate.model_validate({"name": "Spider-Youngster"})
+    assert hero_update.model_dump(exclude_unset=True) == {"name": "Spider-Youngster"}
+    hero.sqlmodel_update(hero_update.model_dump(exclude_unset=True))
+    assert (hero.name, hero.secret_name, hero.age) == ("Spider-Youngster", "Pedro Parqueador", 16)
+
+
+# ---------------------------------------------------------------- the /heroes/ contract
+
+
+def test_create_returns_the_hero_with_an_id_generated_by_the_database(client):
+    response = client.post(
+        "/heroes/", json={"name": "Deadpond", "secret_name": "Dive Wilson", "age": 48}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"id": 1, "name": "Deadpond", "age": 48, "team_id": None}
+
+
+def test_an_id_in_the_post_body_is_ignored(client, lesson, create_hero):
+    assert create_hero(client, "Deadpond", id=42)["id"] == 1
+    assert create_hero(client, "Rusty-Man", id=1)["id"] == 2  # no clash with hero 1
+    assert create_hero(client, "Tarantula")["id"] == 3
+    with Session(lesson.database.engine) as session:
+        assert session.exec(select(lesson.models.Hero.id)).all() == [1, 2, 3]
+
+
+def test_list_is_in_insertion_order_with_offset_and_limit(client, create_hero):
+    names = [create_hero(client, f"Hero {i}")["name"] for i in range(5)]
+    assert [h["name"] for h in client.get("/heroes/").json()] == names
+    page = client.get("/heroes/", params={"offset": 1, "limit": 2}).json()
+    assert [h["name"] for h in page] == names[1:3]
+
+
+def test_list_limit_defaults_to_100(client, lesson):
+    with Session(lesson.database.engine) as session:
+        session.add_all(lesson.models.Hero(name=f"Hero {i}", secret_name="s") for i in range(105))
+        session.commit()
+    assert len(client.get("/heroes/").json()) == 100
+
+
+@pytest.mark.parametrize("params", [{"limit": 101}, {"limit": -1}, {"offset": -1}])
+def test_paging_out_of_range_is_422(client, params):
+    response = client.get("/heroes/", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", next(iter(params))]
+
+
+def test_missing_hero_is_404_hero_not_found(client):
+    for method in ("GET", "PATCH", "DELETE"):
+        response = client.request(method, "/heroes/999", json={} if method == "PATCH" else None)
+        assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
+
+
+def test_patch_changes_only_the_fields_sent(client, lesson, create_hero):
+    hero = create_hero(client, "Spider-Boy", secret_name="Pedro Parqueador", age=16)
+    response = client.patch(f"/heroes/{hero['id']}", json={"name": "Spider-Youngster"})
+    assert response.json() == {
+        "id": hero["id"],
+        "name": "Spider-Youngster",
+        "age": 16,
+        "team_id": None,
+    }
+    with Session(lesson.database.engine) as session:
+        assert session.get(lesson.models.Hero, hero["id"]).secret_name == "Pedro Parqueador"
+
+
+def test_patch_with_null_age_clears_it(client, create_hero):
+    hero = create_hero(client, "Spider-Boy", age=16)
+    assert client.patch(f"/heroes/{hero['id']}", json={"age": None}).json()["age"] is None
+
+
+def test_patch_with_an_empty_body_changes_nothing(client, create_hero):
+    hero = create_hero(client, "Spider-Boy", age=16)
+    response = client.patch(f"/heroes/{hero['id']}", json={})
+    assert (response.status_code, response.json()) == (200, hero)
+
+
+@pytest.mark.parametrize("field", ["name", "secret_name"])
+def test_patch_with_null_for_a_not_null_field_is_422_not_a_500(client, create_hero, field):
+    hero = create_hero(client, "Spider-Boy")
+    response = client.patch(f"/heroes/{hero['id']}", json={field: None})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert "may be left out, but not set to null" in response.json()["detail"][0]["msg"]
+
+
+def test_delete_answers_ok_and_the_row_is_gone(client, lesson, create_hero):
+    hero = create_hero(client, "Tarantula")
+    assert client.delete(f"/heroes/{hero['id']}").json() == {"ok": True}
+    with Session(lesson.database.engine) as session:
+        assert session.exec(select(lesson.models.Hero)).all() == []
+
+
+# ---------------------------------------------------------------- 409 and 422, never 500
+
+
+def test_duplicate_name_on_create_is_409_with_a_clear_detail(client, create_hero):
+    create_hero(client, "Deadpond")
+    response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "A hero named 'Deadpond' already exists"}
+
+
+def test_duplicate_name_on_patch_is_409_and_the_row_is_unchanged(client, create_hero):
+    create_hero(client, "Deadpond")
+    hero = create_hero(client, "Rusty-Man")
+    response = client.patch(f"/heroes/{hero['id']}", json={"name": "Deadpond"})
+    assert response.status_code == 409
+    assert client.get(f"/heroes/{hero['id']}").json()["name"] == "Rusty-Man"
+
+
+def test_the_session_is_usable_after_a_409(client, create_hero):
+    create_hero(client, "Deadpond")
+    assert client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"}).status_code == 409
+    create_hero(client, "Rusty-Man")
+    assert [h["name"] for h in client.get("/heroes/").json()] == ["Deadpond", "Rusty-Man"]
+
+
+BAD_BODIES = [
+    ({"secret_name": "x"}, "name"),
+    ({"name": "x"}, "secret_name"),
+    ({"name": 123, "secret_name": "x"}, "name"),
+    ({"name": "", "secret_name": "x"}, "name"),
+    ({"name": "x" * 101, "secret_name": "x"}, "name"),
+    ({"name": "x", "secret_name": "x", "age": -1}, "age"),
+    ({"name": "x", "secret_name": "x", "age": "old"}, "age"),
+    ({"name": "x", "secret_name": "x", "age": 2**31}, "age"),
+    ({"name": "x", "secret_name": "x", "team_id": 0}, "team_id"),
+]
+
+
+def test_bad_body_is_422_naming_the_field(client):
+    answers = []
+    for body, _field in BAD_BODIES:
+        response = client.post("/heroes/", json=body)
+        answers.append((body, response.status_code, response.json()["detail"][0]["loc"]))
+    assert answers == [(body, 422, ["body", field]) for body, field in BAD_BODIES]
+    assert client.get("/heroes/").json() == []
+
+
+def test_a_team_id_that_does_not_exist_is_422(client, create_hero):
+    body = {"name": "Deadpond", "secret_name": "x", "team_id": 999}
+    response = client.post("/heroes/", json=body)
+    assert (response.status_code, response.json()) == (
+        422,
+        {"detail": "Team 999 does not exist"},
+    )
+    hero = create_hero(client, "Rusty-Man")
+    response = client.patch(f"/heroes/{hero['id']}", json={"team_id": 999})
+    assert (response.status_code, response.json()) == (422, {"detail": "Team 999 does not exist"})
+    assert client.get("/heroes/").json() == [hero]
+
+
+BAD_REQUESTS = [
+    ("POST", "/heroes/", ["not", "an", "object"]),
+    ("POST", "/heroes/", "text"),
+    ("POST", "/heroes/", {"name": None, "secret_name": None}),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "x", "age": 10**20}),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "x", "team_id": 10**20}),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "x", "team_id": "one"}),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "x", "team_id": 999}),
+    ("PATCH", "/heroes/1", {"name": None}),
+    ("PATCH", "/heroes/1", {"age": "old"}),
+    ("PATCH", "/heroes/1", {"team_id": 999}),
+    ("PATCH", "/heroes/1", {"name": "x" * 101}),
+    ("GET", "/heroes/?offset=100000000000000000000", None),
+    ("GET", "/heroes/?limit=100000000000000000000", None),
+    ("GET", "/heroes/?min_age=100000000000000000000", None),
+    ("GET", "/heroes/100000000000000000000", None),
+    ("GET", "/heroes/2147483648", None),
+    ("DELETE", "/heroes/100000000000000000000", None),
+    ("GET", "/heroes/one", None),
+    ("POST", "/teams/", {"name": None, "headquarters": "x"}),
+    ("POST", "/teams/", {"name": "x" * 101, "headquarters": "x"}),
+    ("GET", "/teams/100000000000000000000", None),
+    ("GET", "/teams/?offset=100000000000000000000", None),
+]
+
+
+def test_bad_input_is_422_never_a_500(lesson, create_hero):
+    with TestClient(lesson.app, raise_server_exceptions=False) as client:
+        create_hero(client, "Deadpond")
+        answers = [
+            (method, url, body, client.request(method, url, json=body).status_code)
+            for method, url, body in BAD_REQUESTS
+        ]
+        heroes = client.get("/heroes/").json()
+    assert [answer for answer in answers if answer[-1] != 422] == []
+    assert [(h["name"], h["age"], h["team_id"]) for h in heroes] == [("Deadpond", None, None)]
+
+
+# ---------------------------------------------------------------- secret_name stays inside
+
+
+def test_secret_name_is_stored_but_in_no_response(client, lesson, create_hero, create_team):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Rusty-Man", secret_name="Tommy Sharp", team_id=team["id"])
+    responses = [
+        hero,
+        client.get("/heroes/").json(),
+        client.get(f"/heroes/{hero['id']}").json(),
+        client.patch(f"/heroes/{hero['id']}", json={"age": 48}).json(),
+        client.get(f"/teams/{team['id']}").json(),
+        client.get("/teams/").json(),
+    ]
+    assert "Tommy Sharp" not in str(responses)
+    assert "secret_name" not in str(responses)
+    with Session(lesson.database.engine) as session:
+        assert session.get(lesson.models.Hero, hero["id"]).secret_name == "Tommy Sharp"
+
+
+def test_secret_name_is_in_no_response_schema(client, schema_properties):
+    found = schema_properties(client.get("/openapi.json").json())
+    # The walk follows $refs into nested models: it sees the team inside a hero, and so on.
+    assert {"id", "name", "age", "team_id", "team", "headquarters"} <= found[
+        "GET /heroes/{hero_id} 200"
+    ]
+    assert "heroes" in found["GET /teams/{team_id} 200"]
+    assert [response for response, names in found.items() if "secret_name" in names] == []
+
+
+def test_the_table_classes_are_not_in_the_api_schemas(client):
+    schemas = set(client.get("/openapi.json").json()["components"]["schemas"])
+    assert {"HeroCreate", "HeroPublic", "HeroPublicWithTeam", "HeroUpdate"} <= schemas
+    assert {"TeamCreate", "TeamPublic", "TeamPublicWithHeroes"} <= schemas
+    assert schemas & {"Hero", "Team"} == set()
+
+
+def test_secret_name_appears_only_in_the_input_schemas(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    holding = sorted(
+        name for name, s in schemas.items() if "secret_name" in s.get("properties", {})
+    )
+    assert holding == ["HeroCreate", "HeroUpdate"]
+
+
+# ---------------------------------------------------------------- teams and relationships
+
+
+def test_create_and_list_teams(client, create_team):
+    names = [create_team(client, name)["name"] for name in ("Preventers", "Z-Force", "Avengers")]
+    assert [t["name"] for t in client.get("/teams/").json()] == names
+    assert client.get("/teams/", params={"offset": 1, "limit": 1}).json() == [
+        {"id": 2, "name": "Z-Force", "headquarters": "Z-Force HQ"}
+    ]
+
+
+def test_read_team_returns_the_team_with_its_heroes_in_insertion_order(
+    client, create_hero, create_team
+):
+    team = create_team(client, "Preventers", "Sharp Tower")
+    create_hero(client, "Rusty-Man", age=48, team_id=team["id"])
+    create_hero(client, "Deadpond")
+    create_hero(client, "Tarantula", age=32, team_id=team["id"])
+    assert client.get(f"/teams/{team['id']}").json() == {
+        "id": team["id"],
+        "name": "Preventers",
+        "headquarters": "Sharp Tower",
+        "heroes": [
+            {"id": 1, "name": "Rusty-Man", "age": 48, "team_id": team["id"]},
+            {"id": 3, "name": "Tarantula", "age": 32, "team_id": team["id"]},
+        ],
+    }
+
+
+def test_read_hero_returns_the_hero_with_its_team(client, create_hero, create_team):
+    team = create_team(client, "Preventers", "Sharp Tower")
+    hero = create_hero(client, "Rusty-Man", age=48, team_id=team["id"])
+    assert client.get(f"/heroes/{hero['id']}").json() == {
+        "id": hero["id"],
+        "name": "Rusty-Man",
+        "age": 48,
+        "team_id": team["id"],
+        "team": {"id": team["id"], "name": "Preventers", "headquarters": "Sharp Tower"},
+    }
+    loner = create_hero(client, "Deadpond")
+    assert client.get(f"/heroes/{loner['id']}").json()["team"] is None
+
+
+def test_the_nesting_goes_one_level_each_way_and_stops(client, create_hero, create_team):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Rusty-Man", team_id=team["id"])
+    assert "heroes" not in client.get(f"/heroes/{hero['id']}").json()["team"]
+    assert "team" not in client.get(f"/teams/{team['id']}").json()["heroes"][0]
+
+
+def test_the_relationship_is_loaded_lazily_while_the_response_is_built(
+    client, lesson, create_hero, create_team, count_statements
+):
+    team = create_team(client, "Preventers")
+    for name in ("Rusty-Man", "Tarantula", "Black Lion"):
+        create_hero(client, name, team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        client.get(f"/teams/{team['id']}")
+    assert log.count == 2, f"one SELECT for the team, one for its heroes:\n{log}"
+    assert "FROM team" in log.statements[0]
+    assert "FROM hero" in log.statements[1]
+
+
+def test_patch_moves_a_hero_between_teams_and_null_takes_it_out(client, create_hero, create_team):
+    first, second = create_team(client, "Preventers"), create_team(client, "Z-Force")
+    hero = create_hero(client, "Rusty-Man", team_id=first["id"])
+    client.patch(f"/heroes/{hero['id']}", json={"team_id": second["id"]})
+    assert client.get(f"/teams/{first['id']}").json()["heroes"] == []
+    assert [h["name"] for h in client.get(f"/teams/{second['id']}").json()["heroes"]] == [
+        "Rusty-Man"
+    ]
+    client.patch(f"/heroes/{hero['id']}", json={"team_id": None})
+    assert client.get(f"/heroes/{hero['id']}").json()["team"] is None
+
+
+def test_missing_team_is_404_team_not_found(client):
+    for method in ("GET", "DELETE"):
+        response = client.request(method, "/teams/999")
+        assert (response.status_code, response.json()) == (404, {"detail": "Team not found"})
+
+
+def test_duplicate_team_name_is_409(client, create_team):
+    create_team(client, "Preventers")
+    response = client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
+    assert (response.status_code, response.json()) == (
+        409,
+        {"detail": "A team named 'Preventers' already exists"},
+    )
+
+
+def test_deleting_a_team_keeps_its_heroes_with_no_team(client, lesson, create_hero, create_team):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Rusty-Man", team_id=team["id"])
+    assert client.delete(f"/teams/{team['id']}").json() == {"ok": True}
+    assert client.get(f"/heroes/{hero['id']}").json()["team_id"] is None
+    with Session(lesson.database.engine) as session:
+        assert session.exec(select(lesson.models.Hero.team_id)).all() == [None]
+
+
+# ---------------------------------------------------------------- sessions and connections
+
+
+def test_every_request_gives_its_connection_back_to_the_pool(client, lesson, create_hero):
+    for i in range(10):
+        create_hero(client, f"Hero {i}")
+        client.get(f"/heroes/{i + 1}")
+    client.post("/heroes/", json={"name": "Hero 1", "secret_name": "x"})  # a 409
+    client.get("/heroes/999")  # a 404
+    assert lesson.database.engine.pool.checkedout() == 0
