@@ -1,0 +1,25 @@
+"""Database setup on an async engine: aiosqlite by default, asyncpg on PostgreSQL."""
+
+import os
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+# The default database sits next to this file, wherever uvicorn is started from.
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{Path(__file__).resolve().parent / 'heroes.db'}"
+SQLALCHEMY_DATABASE_URL = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+
+# No connect_args: SQLAlchemy 2.x passes check_same_thread=False for SQLite files itself.
+engine = create_async_engine(SQLALCHEMY_DATABASE_URL)
+# expire_on_commit=False: objects keep their loaded values after `await session.commit()`;
+# reading an expired attribute would need a query, and that fails outside `await` (M2).
+SessionLocal = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def create_db_and_tables() -> None:
+    # Every class declared with table=True has registered its table in SQLModel.metadata.
+    # create_all is synchronous code: run_sync runs it on the async connection.
+    async with engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)

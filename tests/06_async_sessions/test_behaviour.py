@@ -1,0 +1,482 @@
+"""Lesson 06: what the README says the async app does, one claim per test."""
+
+import asyncio
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import Depends, HTTPException
+from sqlalchemy import event, inspect
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+pytestmark = pytest.mark.anyio
+
+
+# ---------------------------------------------------------------- the engine and the session
+
+
+async def test_imports_and_serves_without_a_single_warning(reimport, lesson):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main = reimport("main")
+        async with main.app.router.lifespan_context(main.app):
+            transport = httpx.ASGITransport(app=main.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                team = (
+                    await client.post("/teams/", json={"name": "T", "headquarters": "H"})
+                ).json()
+                body = {"name": "A", "secret_name": "a", "team_id": team["id"]}
+                hero = (await client.post("/heroes/", json=body)).json()
+                await client.patch(f"/heroes/{hero['id']}", json={"age": 3})
+                await client.get(f"/heroes/{hero['id']}")
+                await client.get(f"/teams/{team['id']}")
+                await client.get("/heroes/")
+                await client.delete(f"/heroes/{hero['id']}")
+                await client.delete(f"/teams/{team['id']}")
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+
+
+def test_the_engine_is_async_on_the_async_driver_of_the_backend(lesson, db):
+    engine = lesson.database.engine
+    assert isinstance(engine, AsyncEngine)
+    assert engine.dialect.driver == ("aiosqlite" if db.backend == "sqlite" else "asyncpg")
+
+
+def test_the_default_database_is_an_aiosqlite_file_beside_the_code(lesson):
+    default_url = lesson.database.DEFAULT_DATABASE_URL
+    beside_the_code = Path(lesson.database.__file__).resolve().parent / "heroes.db"
+    assert default_url == f"sqlite+aiosqlite:///{beside_the_code}"
+
+
+def test_sessions_are_sqlmodels_async_session_and_do_not_expire_on_commit(lesson):
+    session_factory = lesson.database.SessionLocal
+    assert session_factory.class_ is AsyncSession  # sqlmodel's: it has .exec()
+    assert session_factory.kw["expire_on_commit"] is False
+
+
+@pytest.mark.sqlite_only
+def test_a_sync_sqlite_url_is_refused_when_the_engine_is_created(reimport, db, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", db.url)  # sqlite:///...: the standard library's driver
+    with pytest.raises(InvalidRequestError) as info:
+        reimport("database")
+    assert str(info.value) == (
+        "The asyncio extension requires an async driver to be used. "
+        "The loaded 'pysqlite' is not async."
+    )
+
+
+@pytest.mark.postgres_only
+def test_a_psycopg_url_is_accepted_because_psycopg_3_is_async_too(reimport, db, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", db.url)  # postgresql+psycopg://...
+    engine = reimport("database").engine
+    assert (engine.dialect.driver, engine.dialect.is_async) == ("psycopg", True)
+
+
+async def test_sqlmodels_async_session_wants_exec_not_execute(async_client, lesson):
+    async with lesson.database.SessionLocal() as session:
+        with pytest.warns(DeprecationWarning, match="You probably want to use `session.exec"):
+            await session.execute(select(lesson.models.Hero))
+        assert (await session.exec(select(lesson.models.Hero))).all() == []
+
+
+async def test_the_lifespan_creates_the_tables_at_startup(app, db):
+    assert inspect(db.engine()).get_table_names() == []
+    async with app.router.lifespan_context(app):
+        assert sorted(inspect(db.engine()).get_table_names()) == ["hero", "team"]
+
+
+async def test_the_engine_is_disposed_at_shutdown(app, lesson):
+    pool = lesson.database.engine.pool
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.get("/heroes/")
+        assert pool.checkedin() >= 1, "the pool keeps its connection between requests"
+    assert pool.checkedin() == 0, "dispose() closed it at shutdown"
+    assert lesson.database.engine.pool is not pool, "and gave the engine a fresh, empty pool"
+
+
+async def test_every_request_gives_its_connection_back_to_the_pool(async_client, lesson, post_hero):
+    for i in range(5):
+        await post_hero(async_client, f"Hero {i}")
+        await async_client.get(f"/heroes/{i + 1}")
+    await async_client.post("/heroes/", json={"name": "Hero 1", "secret_name": "x"})  # a 409
+    await async_client.get("/heroes/999")  # a 404
+    assert lesson.database.engine.pool.checkedout() == 0
+
+
+# ---------------------------------------------------------------- concurrency and rollback
+
+
+async def test_50_concurrent_creates_all_succeed_and_all_are_stored(async_client, lesson, stored):
+    engine = lesson.database.engine.sync_engine
+    checked_out, peak = 0, 0
+
+    def on_checkout(*args):
+        nonlocal checked_out, peak
+        checked_out += 1
+        peak = max(peak, checked_out)
+
+    def on_checkin(*args):
+        nonlocal checked_out
+        checked_out -= 1
+
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "checkin", on_checkin)
+    names = [f"Hero {i:02}" for i in range(50)]
+    responses = await asyncio.gather(
+        *(async_client.post("/heroes/", json={"name": n, "secret_name": "s"}) for n in names)
+    )
+    assert [r.status_code for r in responses] == [200] * 50
+    assert len({r.json()["id"] for r in responses}) == 50
+    Hero = lesson.models.Hero
+    assert stored(select(Hero.name).order_by(Hero.name)) == names
+    # They really overlapped: several requests held a connection at the same moment.
+    assert peak > 1, f"at most {peak} connection was out at once: the requests ran one by one"
+
+
+@pytest.fixture
+def failing_routes(app, lesson):
+    """Routes that write a hero, then fail: with an error, or with an HTTP answer."""
+    written: list[int] = []
+
+    @app.post("/heroes-then-crash/")
+    async def create_then_crash(hero: lesson.models.HeroCreate, session: lesson.main.SessionDep):
+        written.append((await lesson.crud.create_hero(session, hero)).id)  # the INSERT ran
+        raise RuntimeError("something broke after the write")
+
+    @app.post("/heroes-then-refuse/")
+    async def create_then_refuse(hero: lesson.models.HeroCreate, session: lesson.main.SessionDep):
+        written.append((await lesson.crud.create_hero(session, hero)).id)
+        raise HTTPException(status_code=400, detail="changed my mind")
+
+    return written
+
+
+async def test_a_request_that_raises_after_writing_leaves_nothing_behind(
+    async_client, raw_client, failing_routes, lesson, stored
+):
+    body = {"name": "Ghost", "secret_name": "Boo"}
+    with pytest.raises(RuntimeError, match="something broke after the write"):
+        await async_client.post("/heroes-then-crash/", json=body)
+    response = await raw_client.post("/heroes-then-crash/", json=body)
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    assert len(failing_routes) == 2 and all(isinstance(i, int) for i in failing_routes)
+    assert stored(select(lesson.models.Hero)) == []
+
+
+async def test_a_request_answered_with_an_http_error_after_writing_is_rolled_back(
+    async_client, failing_routes, lesson, stored, post_hero
+):
+    response = await async_client.post(
+        "/heroes-then-refuse/", json={"name": "Ghost", "secret_name": "x"}
+    )
+    assert (response.status_code, response.json()) == (400, {"detail": "changed my mind"})
+    assert failing_routes != [], "the hero was written (flushed) before the error"
+    assert stored(select(lesson.models.Hero)) == []
+    await post_hero(async_client, "Ghost")  # the name is free: nothing was left behind
+    assert stored(select(lesson.models.Hero.name)) == ["Ghost"]
+
+
+@pytest.fixture
+def unflushed_duplicate_routes(app, lesson):
+    """Routes that add a duplicate hero without flushing: the INSERT runs at commit time."""
+
+    def add_duplicate(session):
+        session.add(lesson.models.Hero(name="Deadpond", secret_name="again"))
+        return {"ok": True}
+
+    @app.post("/lesson-scope/")
+    async def with_the_lessons_dependency(session: lesson.main.SessionDep):
+        return add_duplicate(session)
+
+    RequestScoped = Annotated[AsyncSession, Depends(lesson.main.get_session)]
+
+    @app.post("/request-scope/")
+    async def with_the_default_scope(session: RequestScoped):
+        return add_duplicate(session)
+
+
+async def test_the_commit_runs_before_the_response_so_a_failed_commit_is_never_a_200(
+    raw_client, async_client, unflushed_duplicate_routes, lesson, stored, post_hero
+):
+    await post_hero(raw_client, "Deadpond")
+    response = await raw_client.post("/lesson-scope/")
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    with pytest.raises(IntegrityError):
+        await async_client.post("/lesson-scope/")
+    # Depends() without scope="function" commits after the answer has gone: 200, nothing saved.
+    response = await raw_client.post("/request-scope/")
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+    assert stored(select(lesson.models.Hero.secret_name)) == ["Deadpond secret"]
+
+
+async def test_responses_are_built_before_the_commit_so_the_routes_never_read_expired_objects(
+    app, lesson, monkeypatch, post_hero, post_team
+):
+    # Even with the default expire_on_commit=True, the lesson's routes work: the dependency
+    # commits after the response is built. The setting guards code that commits itself (M2).
+    expiring = async_sessionmaker(lesson.database.engine, class_=AsyncSession)
+    monkeypatch.setattr(lesson.main, "SessionLocal", expiring)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            team = await post_team(client, "Preventers")
+            hero = await post_hero(client, "Rusty-Man", team_id=team["id"])
+            response = await client.patch(f"/heroes/{hero['id']}", json={"age": 48})
+            assert response.json() == {**hero, "age": 48}
+            assert (await client.get(f"/teams/{team['id']}")).json()["heroes"] == [
+                {**hero, "age": 48}
+            ]
+
+
+# ---------------------------------------------------------------- relationships, loaded up front
+
+
+async def test_read_team_loads_its_heroes_with_selectinload_in_2_statements(
+    async_client, lesson, post_hero, post_team, count_statements
+):
+    team = await post_team(async_client, "Preventers", "Sharp Tower")
+    await post_hero(async_client, "Rusty-Man", age=48, team_id=team["id"])
+    await post_hero(async_client, "Deadpond")
+    await post_hero(async_client, "Tarantula", age=32, team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        response = await async_client.get(f"/teams/{team['id']}")
+    assert response.json() == {
+        "id": team["id"],
+        "name": "Preventers",
+        "headquarters": "Sharp Tower",
+        "heroes": [
+            {"id": 1, "name": "Rusty-Man", "age": 48, "team_id": team["id"]},
+            {"id": 3, "name": "Tarantula", "age": 32, "team_id": team["id"]},
+        ],
+    }
+    assert log.count == 2, f"one SELECT for the team, one for its heroes:\n{log}"
+    assert "FROM team" in log.statements[0]
+    assert "FROM hero" in log.statements[1] and " IN " in log.statements[1]
+
+
+async def test_read_hero_loads_its_team_with_selectinload_in_2_statements(
+    async_client, lesson, post_hero, post_team, count_statements
+):
+    team = await post_team(async_client, "Preventers", "Sharp Tower")
+    hero = await post_hero(async_client, "Rusty-Man", age=48, team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        response = await async_client.get(f"/heroes/{hero['id']}")
+    assert response.json() == {
+        "id": hero["id"],
+        "name": "Rusty-Man",
+        "age": 48,
+        "team_id": team["id"],
+        "team": {"id": team["id"], "name": "Preventers", "headquarters": "Sharp Tower"},
+    }
+    assert log.count == 2, f"one SELECT for the hero, one for its team:\n{log}"
+    loner = await post_hero(async_client, "Deadpond")
+    assert (await async_client.get(f"/heroes/{loner['id']}")).json()["team"] is None
+
+
+async def test_the_nesting_goes_one_level_each_way_and_stops(async_client, post_hero, post_team):
+    team = await post_team(async_client, "Preventers")
+    hero = await post_hero(async_client, "Rusty-Man", team_id=team["id"])
+    assert "heroes" not in (await async_client.get(f"/heroes/{hero['id']}")).json()["team"]
+    assert "team" not in (await async_client.get(f"/teams/{team['id']}")).json()["heroes"][0]
+
+
+async def test_awaitable_attrs_loads_a_relationship_inside_an_await(
+    async_client, lesson, post_hero, post_team, count_statements
+):
+    team = await post_team(async_client, "Preventers")
+    hero = await post_hero(async_client, "Rusty-Man", team_id=team["id"])
+    async with lesson.database.SessionLocal() as session:
+        db_hero = await session.get(lesson.models.Hero, hero["id"])
+        with count_statements(lesson.database.engine) as log:
+            db_team = await db_hero.awaitable_attrs.team
+            again = await db_hero.awaitable_attrs.team
+        assert (db_team.name, again is db_team) == ("Preventers", True)
+        assert log.count == 1, f"loaded once, then read from memory:\n{log}"
+
+
+# ---------------------------------------------------------------- the /heroes/ contract of 05
+
+
+async def test_create_returns_the_hero_with_an_id_generated_by_the_database(
+    async_client, stored, lesson
+):
+    body = {"name": "Deadpond", "secret_name": "Dive Wilson", "age": 48, "id": 42}
+    response = await async_client.post("/heroes/", json=body)
+    assert (response.status_code, response.json()) == (
+        200,
+        {"id": 1, "name": "Deadpond", "age": 48, "team_id": None},
+    )
+    assert stored(select(lesson.models.Hero.id)) == [1], "the id in the body was ignored"
+
+
+async def test_list_is_in_insertion_order_with_offset_and_limit(async_client, post_hero):
+    names = [(await post_hero(async_client, f"Hero {i}"))["name"] for i in range(5)]
+    assert [h["name"] for h in (await async_client.get("/heroes/")).json()] == names
+    page = (await async_client.get("/heroes/", params={"offset": 1, "limit": 2})).json()
+    assert [h["name"] for h in page] == names[1:3]
+
+
+async def test_list_filters_by_age_range_and_name(async_client, post_hero):
+    await post_hero(async_client, "Deadpond", age=48)
+    await post_hero(async_client, "Spider-Boy", age=16)
+    await post_hero(async_client, "Rusty-Man")
+    params = {"min_age": 10, "max_age": 20}
+    assert [h["name"] for h in (await async_client.get("/heroes/", params=params)).json()] == [
+        "Spider-Boy"
+    ]
+    found = (await async_client.get("/heroes/", params={"q": "MAN"})).json()
+    assert [h["name"] for h in found] == ["Rusty-Man"]
+
+
+async def test_missing_hero_and_team_are_404(async_client):
+    for method in ("GET", "PATCH", "DELETE"):
+        body = {} if method == "PATCH" else None
+        response = await async_client.request(method, "/heroes/999", json=body)
+        assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
+        response = await async_client.request(method, "/teams/999", json=body)
+        assert (response.status_code, response.json()) == (404, {"detail": "Team not found"})
+
+
+async def test_patch_changes_only_the_fields_sent_and_null_clears_age(
+    async_client, lesson, post_hero, stored
+):
+    hero = await post_hero(async_client, "Spider-Boy", secret_name="Pedro Parqueador", age=16)
+    response = await async_client.patch(f"/heroes/{hero['id']}", json={"name": "Spider-Youngster"})
+    assert response.json() == {**hero, "name": "Spider-Youngster"}
+    response = await async_client.patch(f"/heroes/{hero['id']}", json={"age": None})
+    assert response.json() == {**hero, "name": "Spider-Youngster", "age": None}
+    Hero = lesson.models.Hero
+    assert stored(select(Hero.name, Hero.secret_name, Hero.age)) == [
+        ("Spider-Youngster", "Pedro Parqueador", None)
+    ]
+
+
+async def test_delete_answers_ok_and_the_row_is_gone(async_client, lesson, post_hero, stored):
+    hero = await post_hero(async_client, "Tarantula")
+    assert (await async_client.delete(f"/heroes/{hero['id']}")).json() == {"ok": True}
+    assert stored(select(lesson.models.Hero)) == []
+
+
+async def test_duplicate_names_are_409_and_the_session_stays_usable(
+    async_client, post_hero, post_team
+):
+    await post_hero(async_client, "Deadpond")
+    hero = await post_hero(async_client, "Rusty-Man")
+    response = await async_client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
+    assert (response.status_code, response.json()) == (
+        409,
+        {"detail": "A hero named 'Deadpond' already exists"},
+    )
+    response = await async_client.patch(f"/heroes/{hero['id']}", json={"name": "Deadpond"})
+    assert response.status_code == 409
+    await post_team(async_client, "Preventers")
+    response = await async_client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
+    assert (response.status_code, response.json()) == (
+        409,
+        {"detail": "A team named 'Preventers' already exists"},
+    )
+    await post_hero(async_client, "Tarantula")
+    names = [h["name"] for h in (await async_client.get("/heroes/")).json()]
+    assert names == ["Deadpond", "Rusty-Man", "Tarantula"]
+
+
+BAD_REQUESTS = [
+    ("POST", "/heroes/", ["not", "an", "object"]),
+    ("POST", "/heroes/", {"name": None, "secret_name": None}),
+    ("POST", "/heroes/", {"name": "", "secret_name": "x"}),
+    ("POST", "/heroes/", {"name": "x" * 101, "secret_name": "x"}),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "x", "age": -1}),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "x", "age": 10**20}),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "x", "team_id": 10**20}),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "x", "team_id": 999}),
+    ("PATCH", "/heroes/1", {"name": None}),
+    ("PATCH", "/heroes/1", {"age": "old"}),
+    ("PATCH", "/heroes/1", {"team_id": 999}),
+    ("GET", "/heroes/?limit=101", None),
+    ("GET", "/heroes/?offset=-1", None),
+    ("GET", "/heroes/?offset=100000000000000000000", None),
+    ("GET", "/heroes/2147483648", None),
+    ("GET", "/heroes/one", None),
+    ("POST", "/teams/", {"name": None, "headquarters": "x"}),
+    ("PATCH", "/teams/1", {"name": None}),
+    ("GET", "/teams/100000000000000000000", None),
+    ("GET", "/teams/1/heroes?limit=101", None),
+]
+
+
+async def test_bad_input_is_422_never_a_500(raw_client, post_hero, post_team):
+    await post_team(raw_client, "Preventers")
+    await post_hero(raw_client, "Deadpond")
+    answers = [
+        (method, url, body, (await raw_client.request(method, url, json=body)).status_code)
+        for method, url, body in BAD_REQUESTS
+    ]
+    assert [answer for answer in answers if answer[-1] != 422] == []
+    heroes = (await raw_client.get("/heroes/")).json()
+    assert [(h["name"], h["age"], h["team_id"]) for h in heroes] == [("Deadpond", None, None)]
+
+
+async def test_a_team_id_that_does_not_exist_is_422(async_client, post_hero):
+    body = {"name": "Deadpond", "secret_name": "x", "team_id": 999}
+    response = await async_client.post("/heroes/", json=body)
+    assert (response.status_code, response.json()) == (422, {"detail": "Team 999 does not exist"})
+
+
+async def test_secret_name_is_stored_but_in_no_response(
+    async_client, lesson, post_hero, post_team, stored
+):
+    team = await post_team(async_client, "Preventers")
+    hero = await post_hero(async_client, "Rusty-Man", secret_name="Tommy Sharp", team_id=team["id"])
+    responses = [
+        hero,
+        (await async_client.get("/heroes/")).json(),
+        (await async_client.get(f"/heroes/{hero['id']}")).json(),
+        (await async_client.patch(f"/heroes/{hero['id']}", json={"age": 48})).json(),
+        (await async_client.get(f"/teams/{team['id']}")).json(),
+        (await async_client.get(f"/teams/{team['id']}/heroes")).json(),
+    ]
+    assert "Tommy Sharp" not in str(responses) and "secret_name" not in str(responses)
+    assert stored(select(lesson.models.Hero.secret_name)) == ["Tommy Sharp"]
+
+
+# ---------------------------------------------------------------- teams, as in 05
+
+
+async def test_patch_team_changes_only_the_fields_sent(async_client, post_team):
+    team = await post_team(async_client, "Preventers", "Sharp Tower")
+    response = await async_client.patch(f"/teams/{team['id']}", json={"headquarters": "Tower"})
+    assert response.json() == {"id": team["id"], "name": "Preventers", "headquarters": "Tower"}
+
+
+async def test_team_heroes_is_a_page_of_the_teams_heroes(async_client, post_hero, post_team):
+    team = await post_team(async_client, "Preventers")
+    for name in ("Rusty-Man", "Tarantula", "Black Lion"):
+        await post_hero(async_client, name, team_id=team["id"])
+    await post_hero(async_client, "Deadpond")
+    page = (await async_client.get(f"/teams/{team['id']}/heroes", params={"offset": 1})).json()
+    assert [h["name"] for h in page] == ["Tarantula", "Black Lion"]
+
+
+async def test_patch_moves_a_hero_between_teams(async_client, post_hero, post_team):
+    first, second = await post_team(async_client, "Preventers"), await post_team(async_client, "Z")
+    hero = await post_hero(async_client, "Rusty-Man", team_id=first["id"])
+    await async_client.patch(f"/heroes/{hero['id']}", json={"team_id": second["id"]})
+    assert (await async_client.get(f"/teams/{first['id']}")).json()["heroes"] == []
+    moved = (await async_client.get(f"/heroes/{hero['id']}")).json()
+    assert moved["team"]["id"] == second["id"]
+
+
+async def test_deleting_a_team_keeps_its_heroes_with_no_team(
+    async_client, lesson, post_hero, post_team, stored
+):
+    team = await post_team(async_client, "Preventers")
+    await post_hero(async_client, "Rusty-Man", team_id=team["id"])
+    assert (await async_client.delete(f"/teams/{team['id']}")).json() == {"ok": True}
+    assert stored(select(lesson.models.Hero.team_id)) == [None]
