@@ -472,14 +472,25 @@ def client(app: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def create_hero() -> Callable[..., dict[str, Any]]:
-    """``create_hero(client, "Deadpond", age=48)``: POST a hero, assert 200, return the JSON."""
+def create_hero() -> Callable[..., Any]:
+    """``create_hero(client, "Deadpond", age=48)``: POST a hero, assert 200, return the JSON.
+
+    With an ``httpx.AsyncClient`` it returns an awaitable: ``await create_hero(ac, "X")``.
+    """
+
+    def check(response: httpx.Response) -> Any:
+        assert response.status_code == 200, response.text
+        return response.json()
 
     def _create(client: Any, name: str, secret_name: str | None = None, **extra: Any) -> Any:
         body = {"name": name, "secret_name": secret_name or f"{name} secret", **extra}
-        response = client.post("/heroes/", json=body)
-        assert response.status_code == 200, response.text
-        return response.json()
+        if isinstance(client, httpx.AsyncClient):
+
+            async def post() -> Any:
+                return check(await client.post("/heroes/", json=body))
+
+            return post()
+        return check(client.post("/heroes/", json=body))
 
     return _create
 
