@@ -1,0 +1,380 @@
+"""Lesson 08: what the README says the pooled app does, one claim per test.
+
+Every test runs with POOL_SIZE=2, MAX_OVERFLOW=0, POOL_TIMEOUT=0.5 unless it says
+otherwise with @pytest.mark.lesson_env (see conftest.py).
+"""
+
+import logging
+import re
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.pool import NullPool, QueuePool, StaticPool
+
+BUSY = {"detail": "The database is busy: no connection came free in time. Retry soon."}
+# Nothing listens on port 1: connecting is refused at once (connect_timeout in case it isn't).
+REFUSED_URL = "postgresql+psycopg://heroes@127.0.0.1:1/heroes?connect_timeout=3"
+
+
+def timed(call, limit=20.0):
+    """Run call() in a thread; return its result and the seconds it took. Never hangs."""
+    executor = ThreadPoolExecutor(1)
+    try:
+        start = time.monotonic()
+        result = executor.submit(call).result(timeout=limit)
+        return result, time.monotonic() - start
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+# ---------------------------------------------------------------- the app still works
+
+
+def test_imports_and_serves_without_a_single_warning(reimport, lesson):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main = reimport("main")
+        with TestClient(main.app) as client:
+            team = client.post("/teams/", json={"name": "T", "headquarters": "H"}).json()
+            body = {"name": "A", "secret_name": "a", "team_id": team["id"]}
+            hero = client.post("/heroes/", json=body).json()
+            client.patch(f"/heroes/{hero['id']}", json={"age": 3})
+            client.get(f"/heroes/{hero['id']}")
+            client.get(f"/teams/{team['id']}/heroes")
+            client.get("/health")
+            client.get("/pool")
+            client.delete(f"/heroes/{hero['id']}")
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+
+
+def test_the_heroes_contract_is_lesson_05s(client, create_hero):
+    hero = create_hero(client, "Deadpond", secret_name="Dive Wilson", age=30)
+    assert hero == {"name": "Deadpond", "age": 30, "team_id": None, "id": 1}
+    assert client.get("/heroes/").json() == [hero]
+    assert client.patch("/heroes/1", json={"age": None}).json()["age"] is None
+    assert client.get("/heroes/2").json() == {"detail": "Hero not found"}
+    assert client.delete("/heroes/1").json() == {"ok": True}
+
+
+# ---------------------------------------------------------------- settings from the environment
+
+
+@pytest.mark.lesson_env(POOL_SIZE="7", MAX_OVERFLOW="3", POOL_TIMEOUT="0.2")
+def test_pool_settings_come_from_the_environment(lesson, hold):
+    engine = lesson.database.engine
+    assert isinstance(engine.pool, QueuePool)
+    assert (engine.pool.size(), engine.pool.timeout()) == (7, 0.2)
+    hold(10)  # pool_size + max_overflow connections: all of them are lent out
+    with pytest.raises(
+        PoolTimeoutError,
+        match=re.escape("QueuePool limit of size 7 overflow 3 reached, connection timed out"),
+    ):
+        engine.connect()
+
+
+def test_without_settings_the_pool_has_sqlalchemys_defaults(lesson, db, monkeypatch):
+    for name in ("POOL_CLASS", "POOL_SIZE", "MAX_OVERFLOW", "POOL_TIMEOUT", "POOL_PRE_PING"):
+        monkeypatch.delenv(name)
+    options = lesson.database.pool_options(make_url(db.url))
+    assert {k: options[k] for k in ("pool_size", "max_overflow", "pool_timeout")} == {
+        "pool_size": 5,
+        "max_overflow": 10,
+        "pool_timeout": 30.0,
+    }
+    assert options["pool_pre_ping"] is True
+
+
+def test_pool_pre_ping_reads_common_spellings(lesson, db, monkeypatch):
+    read = {}
+    for value in ("true", "1", "yes", "false", "0", "no", "off", "NO", "False"):
+        monkeypatch.setenv("POOL_PRE_PING", value)
+        read[value] = lesson.database.pool_options(make_url(db.url))["pool_pre_ping"]
+    assert read == {
+        "true": True,
+        "1": True,
+        "yes": True,
+        "false": False,
+        "0": False,
+        "no": False,
+        "off": False,
+        "NO": False,
+        "False": False,
+    }
+
+
+def test_each_url_gets_only_the_settings_its_pool_takes(lesson, monkeypatch):
+    options = lesson.database.pool_options
+    memory = options(make_url("sqlite://"))
+    assert memory == {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    for url in ("sqlite:///heroes.db", "postgresql+psycopg://u@h/d"):
+        queue = options(make_url(url))
+        assert "poolclass" not in queue  # QueuePool, SQLAlchemy's choice for both
+        assert (queue["pool_size"], queue["max_overflow"], queue["pool_timeout"]) == (2, 0, 0.5)
+    monkeypatch.setenv("POOL_CLASS", "NullPool")
+    assert options(make_url("postgresql+psycopg://u@h/d")) == {"poolclass": NullPool}
+
+
+def test_an_unknown_pool_class_stops_the_app_at_import(reimport, monkeypatch):
+    monkeypatch.setenv("POOL_CLASS", "StaticPool")
+    message = "POOL_CLASS must be QueuePool or NullPool, not 'StaticPool'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        reimport("database")
+
+
+# ---------------------------------------------------------------- QueuePool vs NullPool
+
+
+def test_after_many_requests_no_connection_is_checked_out(client, lesson, create_hero, pool_log):
+    for i in range(10):
+        create_hero(client, f"Hero {i}")
+        assert client.get(f"/heroes/{i + 1}").status_code == 200
+        client.patch(f"/heroes/{i + 1}", json={"age": i})
+    assert client.post("/heroes/", json={"name": "Hero 1", "secret_name": "x"}).status_code == 409
+    assert client.get("/heroes/999").status_code == 404
+    assert client.post("/heroes/", json={"name": ""}).status_code == 422
+    assert client.get("/heroes/?limit=100").status_code == 200
+    assert lesson.database.engine.pool.checkedout() == 0
+    # Thirty-odd requests, one at a time: the connection opened at startup served them all.
+    assert len(pool_log("pool connect")) == 1
+
+
+@pytest.mark.lesson_env(POOL_CLASS="NullPool")
+def test_null_pool_opens_a_connection_for_every_checkout(client, lesson, pool_log):
+    assert isinstance(lesson.database.engine.pool, NullPool)
+    opened = len(pool_log("pool connect"))  # the startup's create_all
+    for _ in range(5):
+        assert client.get("/heroes/").status_code == 200
+    assert len(pool_log("pool connect")) == opened + 5
+    assert client.get("/pool").json() == {"pool": "NullPool", "status": "NullPool"}
+
+
+# ---------------------------------------------------------------- pool events, logged
+
+
+def test_pool_events_are_logged_with_the_connection_they_concern(client, caplog, pool_log):
+    (connect,) = pool_log("pool connect")  # startup: create_all opened the first connection
+    conn_id = connect.removeprefix("pool connect: opened connection ")
+    assert re.fullmatch(r"0x[0-9a-f]+", conn_id)
+    before = len(pool_log())
+    client.get("/heroes/")
+    assert pool_log()[before:] == [
+        f"pool checkout: connection {conn_id}; Pool size: 2  Connections in pool: 0 "
+        "Current Overflow: -1 Current Checked out connections: 1",
+        f"pool checkin: connection {conn_id}",
+    ]
+    levels = {
+        r.getMessage().split(":")[0]: r.levelno
+        for r in caplog.get_records("call")
+        if r.name == "uvicorn.error.pool"
+    }
+    assert levels == {"pool checkout": logging.DEBUG, "pool checkin": logging.DEBUG}
+    startup = [r for r in caplog.get_records("setup") if r.name == "uvicorn.error.pool"]
+    assert startup[0].getMessage() == connect
+    assert startup[0].levelno == logging.INFO
+
+
+@pytest.fixture
+def uvicorn_logging():
+    """``uvicorn_logging("debug")``: the logging setup `uvicorn --log-level debug` makes.
+
+    uvicorn.Config runs it; the loggers it touches are put back after the test.
+    """
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    loggers += [logging.getLogger("uvicorn.asgi"), logging.getLogger("uvicorn.error.pool")]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate, lg.disabled) for lg in loggers]
+
+    def configure(level):
+        import copy
+
+        from uvicorn.config import LOGGING_CONFIG, Config
+
+        logging.getLogger("uvicorn.error.pool").setLevel(logging.NOTSET)  # as in the lesson
+        Config("main:app", log_config=copy.deepcopy(LOGGING_CONFIG), log_level=level)
+
+    yield configure
+    for logger, handlers, level, propagate, disabled in saved:
+        for handler in set(logger.handlers) - set(handlers):
+            handler.close()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_uvicorn_prints_the_pool_log_at_its_own_log_level(lesson, uvicorn_logging, capsys, level):
+    uvicorn_logging(level)
+    with TestClient(lesson.app) as client:
+        client.get("/heroes/")
+    output = capsys.readouterr().err
+    assert re.search(r"^INFO:     pool connect: opened connection 0x[0-9a-f]+$", output, re.M)
+    checkouts = re.findall(
+        r"^DEBUG:    pool checkout: connection 0x[0-9a-f]+; Pool size: 2 ", output, re.M
+    )
+    checkins = re.findall(r"^DEBUG:    pool checkin: connection 0x[0-9a-f]+$", output, re.M)
+    # Startup's create_all and the request: two of each at debug level, none at info.
+    expected = 2 if level == "debug" else 0
+    assert (len(checkouts), len(checkins)) == (expected, expected), output
+
+
+def test_without_the_handler_a_pool_timeout_is_a_bare_500(lesson, hold):
+    app = lesson.app
+    del app.exception_handlers[PoolTimeoutError]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        held = hold(2)
+        response = client.get("/heroes/")
+        for conn in held:
+            conn.close()  # back to the pool before the lifespan disposes of it
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+
+
+# ---------------------------------------------------------------- /pool and /health
+
+
+def test_pool_stats_show_the_pool_class_its_status_and_size(client):
+    stats = client.get("/pool").json()
+    assert {k: stats[k] for k in ("pool", "status", "size")} == {
+        "pool": "QueuePool",
+        "status": "Pool size: 2  Connections in pool: 1 Current Overflow: -1 "
+        "Current Checked out connections: 0",
+        "size": 2,
+    }
+
+
+def test_pool_stats_answer_even_when_no_connection_is_free(client, hold):
+    hold(2)
+    response = client.get("/pool")  # it reads counters and takes no connection: no 503
+    assert response.status_code == 200
+    assert response.json()["status"].endswith("Current Checked out connections: 2")
+
+
+def test_health_runs_one_query_and_answers_ok(client, lesson, count_statements):
+    with count_statements(lesson.database.engine) as log:
+        response = client.get("/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert log.statements == ["SELECT 1"]
+
+
+@pytest.mark.lesson_env(DATABASE_URL=REFUSED_URL)
+def test_with_the_server_down_startup_fails_and_health_is_503(app, caplog):
+    with pytest.raises(OperationalError, match="Connection refused"), TestClient(app):
+        pass  # the lifespan's create_all needs the database: the app does not start
+    client = TestClient(app)  # not entered: no lifespan, the app without its database
+    try:
+        response = client.get("/health")
+    finally:
+        client.close()
+    assert response.status_code == 503
+    assert response.json() == {"detail": "The database is unavailable"}
+    assert response.headers["Retry-After"] == "1"
+    assert "health check failed: (psycopg.OperationalError) connection failed" in caplog.text
+
+
+@pytest.mark.postgres_only
+def test_health_is_503_while_the_server_refuses_us_and_200_once_it_accepts(client, server):
+    assert client.get("/health").status_code == 200
+    server.alter_role("NOLOGIN")
+    server.terminate_backends()
+    try:
+        response = client.get("/health")
+        assert (response.status_code, response.headers["Retry-After"]) == (503, "1")
+        assert response.json() == {"detail": "The database is unavailable"}
+    finally:
+        server.alter_role("LOGIN")
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+# ---------------------------------------------------------------- pool exhausted: 503, fast
+
+
+def test_pool_exhausted_answers_503_with_retry_after_within_pool_timeout(client, hold, caplog):
+    hold(2)  # pool_size 2 + max_overflow 0: nothing left for the request
+    response, elapsed = timed(lambda: client.get("/heroes/"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json() == BUSY
+    # It waited pool_timeout (0.5 s) for a connection, then gave up: no hang.
+    assert 0.45 <= elapsed < 0.5 + 5.0, f"took {elapsed:.2f} s"
+    assert (
+        "pool timeout on GET /heroes/: QueuePool limit of size 2 overflow 0 reached, "
+        "connection timed out, timeout 0.50"
+    ) in caplog.text
+
+
+def test_health_is_503_too_when_the_pool_is_exhausted(client, hold):
+    hold(2)
+    response, elapsed = timed(lambda: client.get("/health"))
+    assert (response.status_code, response.json()) == (503, BUSY)
+    assert elapsed < 0.5 + 5.0
+
+
+def test_the_app_recovers_once_connections_come_back(client, hold, create_hero):
+    held = hold(2)
+    assert client.get("/heroes/").status_code == 503
+    for conn in held:
+        conn.close()
+    create_hero(client, "Deadpond")
+    assert [h["name"] for h in client.get("/heroes/").json()] == ["Deadpond"]
+
+
+@pytest.mark.lesson_env(POOL_TIMEOUT="10")
+def test_a_request_waits_for_a_connection_to_come_free(client, hold):
+    first, _ = hold(2)
+    executor = ThreadPoolExecutor(1)
+    try:
+        start = time.monotonic()
+        future = executor.submit(client.get, "/heroes/")
+        time.sleep(0.3)
+        assert not future.done(), "the request should be waiting for a connection"
+        first.close()  # give one back: the waiting request takes it
+        response = future.result(timeout=20)
+        elapsed = time.monotonic() - start
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+    assert response.status_code == 200
+    assert 0.3 <= elapsed < 10, f"took {elapsed:.2f} s"
+
+
+# ---------------------------------------------------------------- the sizing arithmetic
+
+
+@pytest.mark.anyio
+async def test_a_worker_runs_at_most_40_sync_routes_at_once():
+    # FastAPI runs `def` routes and dependencies in AnyIO's thread pool: 40 threads.
+    import anyio.to_thread
+
+    assert anyio.to_thread.current_default_thread_limiter().total_tokens == 40
+
+
+@pytest.mark.postgres_only
+def test_show_max_connections_reads_the_servers_limit(client, lesson):
+    with lesson.database.engine.connect() as conn:
+        limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+        reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+        in_use = conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity").scalar_one()
+    assert limit > reserved >= 0
+    assert 1 <= in_use <= limit
+
+
+# ---------------------------------------------------------------- stale connections (PostgreSQL)
+
+
+@pytest.mark.postgres_only
+def test_with_pre_ping_killing_every_connection_costs_nothing(
+    client, server, create_hero, pool_log
+):
+    create_hero(client, "Deadpond")
+    killed = server.terminate_backends()  # a restart, a failover, an idle timeout...
+    assert killed
+    response = client.get("/heroes/")
+    assert response.status_code == 200
+    assert [h["name"] for h in response.json()] == ["Deadpond"]
+    assert not server.backends() & killed  # it is talking to a new backend
+    (invalidated,) = pool_log("pool invalidate")  # pre-ping found the dead one...
+    assert invalidated.endswith("discarded: InvalidatePoolError()")
+    assert len(pool_log("pool connect")) == 2  # ...and the pool opened a new one
