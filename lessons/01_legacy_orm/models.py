@@ -4,6 +4,10 @@ from sqlalchemy import Column, Integer, String
 
 from database import Base
 
+# What the columns can hold, mirrored in schemas.py and main.py so bad input is a 422.
+INT_MAX = 2_147_483_647  # the largest INTEGER PostgreSQL stores (SQLite's go higher)
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold the NUL character
+
 
 class Hero(Base):
     __tablename__ = "hero"

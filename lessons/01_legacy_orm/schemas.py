@@ -4,22 +4,24 @@ On Pydantic 2 this class-based config still loads, with two warnings, and `orm_m
 is kept as a key but no longer means anything. See the README.
 """
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from models import INT_MAX, NO_NUL
 
 
 class HeroBase(BaseModel):
-    name: str
-    age: int | None = None
+    name: str = Field(pattern=NO_NUL)
+    age: int | None = Field(default=None, ge=0, le=INT_MAX)
 
 
 class HeroCreate(HeroBase):
-    secret_name: str
+    secret_name: str = Field(pattern=NO_NUL)
 
 
 class HeroUpdate(BaseModel):
-    name: str | None = None
-    secret_name: str | None = None
-    age: int | None = None
+    name: str | None = Field(default=None, pattern=NO_NUL)
+    secret_name: str | None = Field(default=None, pattern=NO_NUL)
+    age: int | None = Field(default=None, ge=0, le=INT_MAX)
 
     @field_validator("name", "secret_name")
     @classmethod

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 import crud
 from database import Base, SessionLocal, engine
-from models import Hero
+from models import INT_MAX, Hero
 from schemas import HeroCreate, HeroPublic, HeroUpdate
 
 
@@ -59,13 +59,13 @@ def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
 @app.get("/heroes/", response_model=list[HeroPublic])
 def read_heroes(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
     # >>> exercise 1
-    # TODO(exercise 1): add optional min_age and max_age query parameters (0 or more).
+    # TODO(exercise 1): add optional min_age and max_age query parameters (0 to INT_MAX).
     # <<< exercise 1
     # >>> exercise 2
-    # TODO(exercise 2): add an optional `q` query parameter (1 to 100 characters).
+    # TODO(exercise 2): add an optional `q` query parameter (1 to 100 characters, no NUL).
     # <<< exercise 2
 ) -> list[Hero]:
     heroes = crud.get_heroes(

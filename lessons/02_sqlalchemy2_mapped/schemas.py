@@ -2,22 +2,24 @@
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models import NAME_LENGTH
+from models import INT_MAX, NAME_LENGTH, NO_NUL
 
 
 class HeroBase(BaseModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH)
-    age: int | None = Field(default=None, ge=0)
+    name: str = Field(min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
+    age: int | None = Field(default=None, ge=0, le=INT_MAX)
 
 
 class HeroCreate(HeroBase):
-    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
 
 
 class HeroUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    secret_name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    age: int | None = Field(default=None, ge=0)
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
+    secret_name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL
+    )
+    age: int | None = Field(default=None, ge=0, le=INT_MAX)
 
     @field_validator("name", "secret_name")
     @classmethod

@@ -7,6 +7,8 @@ import schemas
 
 
 def get_hero(db: Session, hero_id: int) -> models.Hero | None:
+    if not 1 <= hero_id <= models.INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
     return db.query(models.Hero).filter(models.Hero.id == hero_id).first()
 
 

@@ -35,10 +35,10 @@ def create_hero(hero: schemas.HeroCreate, db: Session = Depends(get_db)):
 
 @app.get("/heroes/", response_model=list[schemas.HeroRead])
 def read_heroes(
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=models.INT_MAX),
     limit: int = Query(default=100, ge=0, le=100),
     # >>> exercise 1
-    name: str | None = None,
+    name: str | None = Query(default=None, pattern=models.NO_NUL),
     # <<< exercise 1
     db: Session = Depends(get_db),
 ):

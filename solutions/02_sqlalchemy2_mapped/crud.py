@@ -5,11 +5,13 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Hero
+from models import INT_MAX, Hero
 from schemas import HeroCreate, HeroUpdate
 
 
 def get_hero(session: Session, hero_id: int) -> Hero | None:
+    if not 1 <= hero_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Hero, hero_id)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 import crud
 from database import Base, SessionLocal, engine
-from models import Hero
+from models import INT_MAX, Hero
 from schemas import HeroCreate, HeroPublic, HeroUpdate
 
 
@@ -59,14 +59,14 @@ def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
 @app.get("/heroes/", response_model=list[HeroPublic])
 def read_heroes(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
     # >>> exercise 1
-    min_age: Annotated[int | None, Query(ge=0)] = None,
-    max_age: Annotated[int | None, Query(ge=0)] = None,
+    min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
     # <<< exercise 1
     # >>> exercise 2
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] = None,
     # <<< exercise 2
 ) -> list[Hero]:
     heroes = crud.get_heroes(

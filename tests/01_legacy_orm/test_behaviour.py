@@ -1,10 +1,16 @@
 """Lesson 01: what the README says the legacy app does, each claim proven by one test."""
 
+import os
+import re
+import subprocess
+import sys
+import warnings
+
 import pytest
 from pydantic import ValidationError
 from pydantic.warnings import PydanticDeprecatedSince20
 from sqlalchemy import event, inspect, select
-from sqlalchemy.exc import MovedIn20Warning
+from sqlalchemy.exc import DataError, LegacyAPIWarning, MovedIn20Warning
 
 # ---------------------------------------------------------------- the /heroes/ contract
 
@@ -32,8 +38,10 @@ def test_list_is_in_insertion_order_with_offset_and_limit(client, create_hero):
     assert [h["name"] for h in page] == names[1:3]
 
 
-@pytest.mark.parametrize("params", [{"limit": 101}, {"limit": -1}, {"offset": -1}])
-def test_list_rejects_a_limit_over_100_or_negative_paging_with_422(client, params):
+@pytest.mark.parametrize(
+    "params", [{"limit": 101}, {"limit": -1}, {"offset": -1}, {"offset": 2**31}]
+)
+def test_list_rejects_a_limit_over_100_or_an_offset_out_of_range_with_422(client, params):
     response = client.get("/heroes/", params=params)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", next(iter(params))]
@@ -82,6 +90,72 @@ def test_a_body_without_a_name_is_422(client):
     assert response.json()["detail"][0]["loc"] == ["body", "name"]
 
 
+# What the columns cannot hold: an age outside INTEGER (PostgreSQL's is 32-bit, SQLite's
+# 64-bit), or a NUL character (PostgreSQL text refuses it). Each one was a 500 before.
+WHAT_THE_COLUMNS_CANNOT_HOLD = [
+    ({"age": -1}, "age", "Input should be greater than or equal to 0"),
+    ({"age": 2**31}, "age", "Input should be less than or equal to 2147483647"),
+    ({"age": 10**20}, "age", "Input should be less than or equal to 2147483647"),
+    ({"name": "Dead\x00pond"}, "name", "String should match pattern '^[^\\x00]*$'"),
+    ({"secret_name": "Dive\x00Wilson"}, "secret_name", "String should match pattern"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), WHAT_THE_COLUMNS_CANNOT_HOLD)
+def test_post_with_a_value_the_column_cannot_hold_is_422(client, lesson, change, field, message):
+    body = {"name": "Deadpond", "secret_name": "Dive Wilson", **change}
+    response = client.post("/heroes/", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert message in response.json()["detail"][0]["msg"]
+    with lesson.database.SessionLocal() as db:
+        assert db.query(lesson.models.Hero).count() == 0
+
+
+@pytest.mark.parametrize(("change", "field", "message"), WHAT_THE_COLUMNS_CANNOT_HOLD)
+def test_patch_with_a_value_the_column_cannot_hold_is_422(
+    client, create_hero, change, field, message
+):
+    hero = create_hero(client, "Spider-Boy", age=16)
+    response = client.patch(f"/heroes/{hero['id']}", json=change)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert message in response.json()["detail"][0]["msg"]
+    assert client.get(f"/heroes/{hero['id']}").json() == hero
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"age": 2**31}, "integer out of range"),
+        ({"name": "Dead\x00pond"}, r"text fields cannot contain NUL \(0x00\) bytes"),
+    ],
+)
+def test_postgresql_refuses_what_the_schemas_keep_out(client, lesson, values, fragment):
+    # Why the limits exist: straight into the database, these are errors (a 500 via HTTP).
+    with lesson.database.SessionLocal() as db:
+        db.add(lesson.models.Hero(**{"name": "Deadpond", "secret_name": "D", **values}))
+        with pytest.raises(DataError, match=fragment):
+            db.commit()
+
+
+@pytest.mark.postgres_only
+def test_postgresql_refuses_to_compare_text_with_a_nul_character(client, lesson):
+    Hero = lesson.models.Hero
+    with lesson.database.SessionLocal() as db:
+        query = db.query(Hero).filter(Hero.name == "Dead\x00pond")
+        with pytest.raises(DataError, match=r"text fields cannot contain NUL \(0x00\) bytes"):
+            query.all()
+
+
+@pytest.mark.parametrize("hero_id", [0, 2**31, 2**63, -(2**63) - 1])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_an_id_no_hero_can_have_is_404_not_a_database_error(client, method, hero_id):
+    response = client.request(method, f"/heroes/{hero_id}", json={} if method == "PATCH" else None)
+    assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
+
+
 def test_startup_creates_the_hero_table(client, lesson):
     assert inspect(lesson.database.engine).get_table_names() == ["hero"]
 
@@ -110,6 +184,62 @@ def test_every_request_gives_its_connection_back_to_the_pool(client, lesson, cre
 # ---------------------------------------------------------------- the legacy warnings
 
 
+def test_importing_the_lesson_raises_four_kinds_of_warning_and_no_other(
+    reimport, lesson_import_warnings
+):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reimport("main")
+    kinds = {
+        (cls, pattern)
+        for w in caught
+        for cls, pattern in lesson_import_warnings
+        if issubclass(w.category, cls) and re.search(pattern, str(w.message))
+    }
+    # Every warning is one of the four kinds (some are raised twice), and each kind occurs.
+    assert all(
+        any(issubclass(w.category, c) and re.search(p, str(w.message)) for c, p in kinds)
+        for w in caught
+    ), [f"{w.category.__name__}: {w.message}" for w in caught]
+    assert kinds == set(lesson_import_warnings)
+
+
+def import_main_in_a_new_interpreter(lesson, db, **env: str) -> str:
+    """What `import main` prints to stderr in a fresh Python, as uvicorn imports the app."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "PYTHONDEVMODE")}
+    environ.update(DATABASE_URL=db.url, **env)
+    result = subprocess.run(
+        [sys.executable, "-B", "-c", "import main"],
+        cwd=lesson.dir,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stderr
+
+
+def test_the_server_log_shows_only_the_orm_mode_warning_by_default(lesson, db):
+    # Python hides DeprecationWarning and its subclasses unless they come from __main__.
+    log = import_main_in_a_new_interpreter(lesson, db)
+    assert (
+        "UserWarning: Valid config keys have changed in V2:\n"
+        "* 'orm_mode' has been renamed to 'from_attributes'"
+    ) in log
+    for hidden in ("MovedIn20Warning", "PydanticDeprecatedSince20", "DeprecationWarning"):
+        assert hidden not in log
+
+
+def test_pythonwarnings_default_shows_all_four_in_the_server_log(lesson, db):
+    log = import_main_in_a_new_interpreter(lesson, db, PYTHONWARNINGS="default")
+    assert "MovedIn20Warning: The ``declarative_base()`` function is now available" in log
+    assert "PydanticDeprecatedSince20: Support for class-based `config` is deprecated" in log
+    assert "UserWarning: Valid config keys have changed in V2:" in log
+    assert (
+        "DeprecationWarning: \n        on_event is deprecated, use lifespan event handlers instead."
+    ) in log
+
+
 def test_declarative_base_from_ext_declarative_warns_moved_in_20(reimport):
     with pytest.warns(
         MovedIn20Warning, match=r"is now available as sqlalchemy\.orm\.declarative_base\(\)"
@@ -118,13 +248,15 @@ def test_declarative_base_from_ext_declarative_warns_moved_in_20(reimport):
 
 
 def test_class_based_config_with_orm_mode_warns_twice(reimport):
+    with pytest.warns(MovedIn20Warning):
+        reimport("database")  # schemas imports models, which imports database
     with (
         pytest.warns(UserWarning, match="'orm_mode' has been renamed to 'from_attributes'"),
         pytest.warns(
             PydanticDeprecatedSince20, match="Support for class-based `config` is deprecated"
         ),
     ):
-        reimport("schemas")
+        reimport("schemas", forget=False)
 
 
 def test_on_event_warns_deprecated_use_lifespan(reimport):
@@ -138,20 +270,65 @@ def test_on_event_warns_deprecated_use_lifespan(reimport):
         reimport("main", forget=False)
 
 
+# ---------------------------------------------------------------- the legacy query API
+
+
+def test_session_query_is_legacy_but_does_not_warn(client, lesson, create_hero):
+    hero = create_hero(client, "Deadpond")
+    with lesson.database.SessionLocal() as db, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = db.query(lesson.models.Hero).filter(lesson.models.Hero.id == hero["id"]).first()
+    assert found.name == "Deadpond"
+    assert caught == []
+
+
+def test_query_get_warns_legacy_api(client, lesson, create_hero):
+    hero = create_hero(client, "Deadpond")
+    with (
+        lesson.database.SessionLocal() as db,
+        pytest.warns(
+            LegacyAPIWarning,
+            match=r"The Query\.get\(\) method is considered legacy as of the 1\.x series",
+        ),
+    ):
+        assert db.query(lesson.models.Hero).get(hero["id"]).name == "Deadpond"
+
+
+def test_a_type_checker_sees_a_column_where_a_str_is_stored(lesson, tmp_path):
+    # Column(String) carries no Python type for the instance: mypy sees Column[str].
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from models import Hero\n\n\ndef name_of(hero: Hero) -> None:\n"
+        "    reveal_type(hero.name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file=", f"--cache-dir={os.devnull}", "probe.py"],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(lesson.dir)},
+        capture_output=True,
+        text=True,
+    )
+    assert 'Revealed type is "sqlalchemy.sql.schema.Column[str]"' in result.stdout, (
+        result.stdout + result.stderr
+    )
+
+
 # ---------------------------------------------------------------- what orm_mode does on Pydantic 2
 
 
 def test_orm_mode_is_kept_as_a_key_but_from_attributes_is_not_set(lesson):
-    config = lesson.schemas.HeroRead.model_config
-    assert config.get("orm_mode") is True
-    assert "from_attributes" not in config
+    assert lesson.schemas.HeroRead.model_config == {"orm_mode": True}
 
 
 def test_model_validate_of_an_orm_object_fails_despite_orm_mode(client, lesson, create_hero):
     hero = create_hero(client, "Deadpond")
     with lesson.database.SessionLocal() as db:
         orm_hero = db.scalars(select(lesson.models.Hero).filter_by(id=hero["id"])).one()
-        with pytest.raises(ValidationError, match="Input should be a valid dictionary or instance"):
+        with pytest.raises(
+            ValidationError,
+            match=r"1 validation error for HeroRead\n"
+            r"  Input should be a valid dictionary or instance of HeroRead \[type=model_type",
+        ):
             lesson.schemas.HeroRead.model_validate(orm_hero)
         # What does work: FastAPI's response_model validates with from_attributes=True.
         assert (

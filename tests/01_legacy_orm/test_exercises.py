@@ -19,6 +19,32 @@ def test_exercise_1_name_filter_returns_only_the_hero_with_that_name(client, cre
 
 
 @pytest.mark.exercise(1)
+def test_exercise_1_name_filter_matches_the_exact_name_only(client, create_hero):
+    for name in ("Spider-Boy", "Spider-Man"):
+        create_hero(client, name)
+    for almost in ("Spider", "spider-boy"):
+        found = client.get("/heroes/", params={"name": almost}).json()
+        assert found == [], (
+            f"?name={almost} should find nobody, not {[h['name'] for h in found]}: compare "
+            "with == (exact and case-sensitive), not contains() or ilike()"
+        )
+    assert [h["name"] for h in client.get("/heroes/", params={"name": "Spider-Boy"}).json()] == [
+        "Spider-Boy"
+    ], "?name=Spider-Boy should find Spider-Boy"
+
+
+@pytest.mark.exercise(1)
+def test_exercise_1_a_name_with_a_nul_character_is_422(client):
+    response = client.get("/heroes/", params={"name": "Spider\x00Boy"})
+    assert response.status_code == 422, (
+        f"?name= with a NUL character answered {response.status_code}: PostgreSQL cannot "
+        "compare text holding NUL, so refuse it like the body fields do: "
+        "name: str | None = Query(default=None, pattern=models.NO_NUL)"
+    )
+    assert response.json()["detail"][0]["loc"] == ["query", "name"]
+
+
+@pytest.mark.exercise(1)
 def test_exercise_1_name_filter_applies_before_offset_and_limit(client, create_hero):
     for i in range(3):
         create_hero(client, f"Hero {i}")
@@ -29,8 +55,8 @@ def test_exercise_1_name_filter_applies_before_offset_and_limit(client, create_h
 
 
 @pytest.mark.exercise(2)
-def test_exercise_2_put_replaces_every_field(client, create_hero):
-    hero = create_hero(client, "Spider-Boy", age=16)
+def test_exercise_2_put_replaces_every_field(client, lesson, create_hero):
+    hero = create_hero(client, "Spider-Boy", secret_name="Pedro Parqueador", age=16)
     response = client.put(
         f"/heroes/{hero['id']}", json={"name": "Spider-Man", "secret_name": "Peter"}
     )
@@ -40,7 +66,11 @@ def test_exercise_2_put_replaces_every_field(client, create_hero):
     assert response.json() == {"id": hero["id"], "name": "Spider-Man", "age": None}, (
         "PUT replaces the whole hero: age was not sent, so it goes back to its default, None"
     )
-    assert client.get(f"/heroes/{hero['id']}").json()["name"] == "Spider-Man"
+    with lesson.database.SessionLocal() as db:
+        stored = db.get(lesson.models.Hero, hero["id"])
+        assert (stored.name, stored.secret_name, stored.age) == ("Spider-Man", "Peter", None), (
+            "PUT must store every field of the body, secret_name included, then commit"
+        )
 
 
 @pytest.mark.exercise(2)
@@ -56,5 +86,7 @@ def test_exercise_2_put_needs_a_full_body(client, create_hero):
     hero = create_hero(client, "Spider-Boy")
     response = client.put(f"/heroes/{hero['id']}", json={"age": 3})
     assert response.status_code == 422, (
-        "PUT takes a full HeroCreate body: a body without name and secret_name is a 422"
+        f"PUT with only {{'age': 3}} answered {response.status_code}: PUT takes a full "
+        "HeroCreate body, so a body without name and secret_name is a 422"
     )
+    assert client.get(f"/heroes/{hero['id']}").json() == hero, "a refused PUT changes nothing"

@@ -1,10 +1,26 @@
 """Lesson 01: each common mistake from the README, reproduced, then the lesson's way."""
 
+import threading
+
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
-from sqlalchemy.exc import IntegrityError, PendingRollbackError, ProgrammingError
+from sqlalchemy import create_engine, event
+from sqlalchemy.exc import (
+    IntegrityError,
+    OperationalError,
+    PendingRollbackError,
+    ProgrammingError,
+)
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+
+
+def duplicate_name_fragment(db) -> str:
+    """The database's own words for a second hero named like the first."""
+    if db.backend == "sqlite":
+        return "UNIQUE constraint failed: hero.name"
+    return 'duplicate key value violates unique constraint "ix_hero_name"'
+
 
 # ---------------------------------------------------------------- M1: one shared session
 
@@ -19,10 +35,10 @@ def shared_session_app(lesson, app):
     shared.close()
 
 
-def test_m1_one_shared_session_fails_every_request_after_one_error(shared_session_app):
+def test_m1_one_shared_session_fails_every_request_after_one_error(shared_session_app, db):
     with TestClient(shared_session_app) as client:
         assert client.post("/heroes/", json={"name": "A", "secret_name": "a"}).status_code == 200
-        with pytest.raises(IntegrityError):
+        with pytest.raises(IntegrityError, match=duplicate_name_fragment(db)):
             client.post("/heroes/", json={"name": "A", "secret_name": "a"})
         # A valid, unrelated request now fails, and so will every one after it.
         for _ in range(2):
@@ -44,33 +60,27 @@ def test_m1_the_lessons_session_per_request_recovers_after_an_error(client, less
 # ---------------------------------------------------------------- M2: check_same_thread=True
 
 
+def use_engine(lesson, monkeypatch, engine) -> None:
+    """Make the app's startup hook and get_db use `engine`, as if database.py built it."""
+    monkeypatch.setattr(lesson.main, "engine", engine)
+    monkeypatch.setattr(lesson.main, "SessionLocal", sessionmaker(bind=engine))
+
+
 @pytest.mark.sqlite_only  # check_same_thread is an argument of Python's sqlite3 driver
-def test_m2_check_same_thread_true_fails_in_fastapis_thread_pool(lesson, db, app):
-    engine = create_engine(db.url, connect_args={"check_same_thread": True})
-    lesson.models.Base.metadata.create_all(engine)  # opens a connection in this thread
-    bad_sessions = sessionmaker(bind=engine)
-
-    def get_db_same_thread():
-        session = bad_sessions()
-        try:
-            yield session
-        finally:
-            session.close()
-
-    app.dependency_overrides[lesson.main.get_db] = get_db_same_thread
-    try:
-        with (
-            TestClient(app) as client,
-            pytest.raises(
-                ProgrammingError,
-                match="SQLite objects created in a thread can only be used in that same thread",
-            ),
-        ):
-            # The sync route runs in a worker thread; the pooled connection was made here.
-            client.get("/heroes/")
-    finally:
-        app.dependency_overrides.clear()
-        engine.dispose()
+def test_m2_check_same_thread_true_fails_in_fastapis_thread_pool(lesson, db, app, monkeypatch):
+    use_engine(lesson, monkeypatch, db.engine(connect_args={"check_same_thread": True}))
+    with (
+        TestClient(app) as client,
+        pytest.raises(
+            ProgrammingError,
+            match=r"\(sqlite3\.ProgrammingError\) SQLite objects created in a thread can only "
+            r"be used in that same thread\. The object was created in thread id \d+ and this "
+            r"is thread id \d+\.",
+        ),
+    ):
+        # Startup opened the pooled connection in the event loop's thread; the sync
+        # route runs in a worker thread of FastAPI's pool and takes that connection.
+        client.get("/heroes/")
 
 
 @pytest.mark.sqlite_only
@@ -84,10 +94,73 @@ def test_m2_sqlalchemy_2_already_disables_check_same_thread_for_sqlite_files(db)
     )
 
 
-def test_m2_the_lessons_engine_serves_requests_from_many_threads(client, create_hero):
-    for i in range(20):
-        create_hero(client, f"Hero {i}")
-    assert len(client.get("/heroes/").json()) == 20
+# An in-memory database lives inside its one connection. The default pool for it gives
+# each thread its own connection (so its own, empty, database); StaticPool shares one
+# connection, and then sqlite3's thread check has to be switched off.
+IN_MEMORY_VARIANTS = {
+    "default": ({}, OperationalError, "no such table: hero"),
+    "legacy line only": (
+        {"connect_args": {"check_same_thread": False}},
+        OperationalError,
+        "no such table: hero",
+    ),
+    "StaticPool only": (
+        {"poolclass": StaticPool},
+        ProgrammingError,
+        "SQLite objects created in a thread can only be used in that same thread",
+    ),
+}
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("variant", IN_MEMORY_VARIANTS)
+def test_m2_an_in_memory_database_fails_without_static_pool_and_the_legacy_line(
+    lesson, app, monkeypatch, variant
+):
+    kwargs, error, fragment = IN_MEMORY_VARIANTS[variant]
+    engine = create_engine("sqlite://", **kwargs)
+    use_engine(lesson, monkeypatch, engine)
+    try:
+        with TestClient(app) as client, pytest.raises(error, match=fragment):
+            client.post("/heroes/", json={"name": "Deadpond", "secret_name": "Dive Wilson"})
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_m2_an_in_memory_database_works_with_static_pool_and_the_legacy_line(
+    lesson, app, monkeypatch, create_hero
+):
+    engine = create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
+    use_engine(lesson, monkeypatch, engine)
+    try:
+        with TestClient(app) as client:
+            create_hero(client, "Deadpond")
+            assert [h["name"] for h in client.get("/heroes/").json()] == ["Deadpond"]
+    finally:
+        engine.dispose()
+
+
+def test_m2_the_lessons_engine_serves_a_pooled_connection_to_another_thread(
+    lesson, app, create_hero
+):
+    opened_in: dict[int, int] = {}  # connection -> thread that opened it
+    used_in: list[tuple[int, int]] = []  # (connection, thread that checked it out)
+    engine = lesson.database.engine
+    event.listen(
+        engine, "connect", lambda conn, _: opened_in.setdefault(id(conn), threading.get_ident())
+    )
+    event.listen(
+        engine, "checkout", lambda conn, *_: used_in.append((id(conn), threading.get_ident()))
+    )
+    with TestClient(app) as client:
+        for i in range(5):
+            create_hero(client, f"Hero {i}")
+        assert len(client.get("/heroes/").json()) == 5
+    # Exactly the situation check_same_thread=True refuses, served without an error.
+    assert any(thread != opened_in[conn] for conn, thread in used_in)
 
 
 # ---------------------------------------------------------------- M3: duplicate name is a 500
@@ -95,12 +168,7 @@ def test_m2_the_lessons_engine_serves_requests_from_many_threads(client, create_
 
 def test_m3_duplicate_name_is_an_unhandled_integrity_error(client, db, create_hero):
     create_hero(client, "Deadpond")
-    fragment = (
-        "UNIQUE constraint failed: hero.name"
-        if db.backend == "sqlite"
-        else "duplicate key value violates unique constraint"
-    )
-    with pytest.raises(IntegrityError, match=fragment):
+    with pytest.raises(IntegrityError, match=duplicate_name_fragment(db)):
         client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
 
 

@@ -35,10 +35,25 @@ def test_exercise_1_each_bound_works_alone_and_zero_is_a_real_bound(client, hero
     )
 
 
+@pytest.mark.parametrize("bound", ["min_age", "max_age"])
 @pytest.mark.exercise(1)
-def test_exercise_1_negative_ages_are_422(client):
-    response = client.get("/heroes/", params={"min_age": -1})
-    assert response.status_code == 422, "min_age=-1 should be refused: use Query(ge=0)"
+def test_exercise_1_negative_ages_are_422(client, bound):
+    response = client.get("/heroes/", params={bound: -1})
+    assert response.status_code == 422, f"{bound}=-1 should be refused: use Query(ge=0)"
+    assert response.json()["detail"][0]["loc"] == ["query", bound]
+
+
+@pytest.mark.parametrize("bound", ["min_age", "max_age"])
+@pytest.mark.parametrize("age", [2**31, 10**20])
+@pytest.mark.exercise(1)
+def test_exercise_1_ages_no_integer_column_holds_are_422(client, bound, age):
+    response = client.get("/heroes/", params={bound: age})
+    assert response.status_code == 422, (
+        f"{bound}={age} answered {response.status_code}: an age above INT_MAX "
+        "(2147483647) is more than the column holds, and PostgreSQL would refuse to compare "
+        "it (a 500): use Query(ge=0, le=INT_MAX)"
+    )
+    assert response.json()["detail"][0]["loc"] == ["query", bound]
 
 
 @pytest.mark.exercise(2)
@@ -60,6 +75,26 @@ def test_exercise_2_q_is_a_literal_string_not_a_pattern(client, heroes, create_h
 
 
 @pytest.mark.exercise(2)
+def test_exercise_2_q_with_a_quote_is_data_not_sql(client, heroes, create_hero):
+    create_hero(client, "O'Hara")
+    assert names(client, q="'") == ["O'Hara"], (
+        "q=' should find O'Hara: let the ORM bind q as a parameter, never paste it into SQL"
+    )
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_q_with_a_nul_character_is_422(client):
+    response = client.get("/heroes/", params={"q": "Dead\x00pond"})
+    assert response.status_code == 422, (
+        f"q with a NUL character answered {response.status_code}: PostgreSQL cannot compare "
+        'text holding NUL (a 500 there), so refuse it: Query(..., pattern=r"^[^\\x00]*$")'
+    )
+    assert response.json()["detail"][0]["loc"] == ["query", "q"]
+
+
+@pytest.mark.exercise(2)
 def test_exercise_2_empty_q_is_422(client):
     response = client.get("/heroes/", params={"q": ""})
     assert response.status_code == 422, "q must be 1 to 100 characters: Query(min_length=1)"
+    too_long = client.get("/heroes/", params={"q": "x" * 101})
+    assert too_long.status_code == 422, "q must be 1 to 100 characters: Query(max_length=100)"

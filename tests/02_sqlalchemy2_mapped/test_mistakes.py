@@ -65,6 +65,25 @@ def test_m2_refresh_before_the_session_closes_loads_the_attributes(client, lesso
     assert (hero.id, hero.name) == (1, "Deadpond")
 
 
+def test_m2_a_route_can_return_an_expired_object_because_fastapi_serializes_it_first(
+    client, lesson, monkeypatch
+):
+    # crud.create_hero without its refresh(): the route returns an expired Hero. FastAPI
+    # builds the response while the request's session is still open, so it reloads.
+    def create_hero_without_refresh(session, hero_create):
+        hero = lesson.models.Hero(**hero_create.model_dump())
+        session.add(hero)
+        session.commit()
+        return hero
+
+    monkeypatch.setattr(lesson.crud, "create_hero", create_hero_without_refresh)
+    response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "D", "age": 48})
+    assert (response.status_code, response.json()) == (
+        200,
+        {"id": 1, "name": "Deadpond", "age": 48},
+    )
+
+
 # ---------------------------------------------------------------- M3: Mapped[str] left unset
 
 
