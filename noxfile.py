@@ -122,7 +122,8 @@ def serve(session: nox.Session) -> None:
     if lesson.prepare:
         with session.chdir(folder):
             session.run(str(BIN / lesson.prepare[0]), *lesson.prepare[1:], external=True)
-    session.log(f"serving {folder.relative_to(ROOT)}: open http://127.0.0.1:8000/docs")
+    port = args[args.index("--port") + 1] if "--port" in args[:-1] else "8000"
+    session.log(f"serving {folder.relative_to(ROOT)}: open http://127.0.0.1:{port}/docs")
     python(
         session, "-m", "uvicorn", lesson.app, "--app-dir", str(folder),
         "--reload", "--reload-dir", str(folder), *args[1:],

@@ -103,8 +103,9 @@ def _check_server(url: str) -> str:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
         # Never skip silently: a URL that was given and does not answer is a failure.
+        shown = parsed.render_as_string(hide_password=True)
         raise pytest.UsageError(
-            f"WORKBOOK_DATABASE_URL={url} does not answer: {str(exc).strip()}"
+            f"WORKBOOK_DATABASE_URL={shown} does not answer: {str(exc).strip()}"
         ) from exc
     return admin.render_as_string(hide_password=False)
 
@@ -265,29 +266,22 @@ def _postgres_database(server: Server) -> Iterator[Database]:
     admin = make_url(server.admin_url)
     name = f"wb_{uuid.uuid4().hex[:12]}"
     role, schema = sql.Identifier(name), sql.Identifier(name)
-    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
-        if admin.password:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    role, sql.Literal(admin.password)
-                )
-            )
-        else:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
-        conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
-        # Only its own schema: tables someone left in `public` must not leak into a test.
-        conn.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, schema))
-    url = admin.set(username=name)
-    database = Database(
-        "postgresql",
-        url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
-        url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
-        admin_url=server.admin_url,
-    )
+    database: Database | None = None
     try:
+        with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+            if admin.password:
+                password = sql.Literal(admin.password)
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(role, password))
+            else:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+            conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
+            # Only its own schema: tables someone left in `public` must not leak into a test.
+            conn.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, schema))
+        database = _postgres_handle(admin, name, server)
         yield database
     finally:
-        database.dispose()
+        if database is not None:
+            database.dispose()
         with psycopg.connect(_libpq(admin), autocommit=True) as conn:
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
@@ -295,6 +289,16 @@ def _postgres_database(server: Server) -> Iterator[Database]:
             )
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
+
+
+def _postgres_handle(admin: Any, name: str, server: Server) -> Database:
+    url = admin.set(username=name)
+    return Database(
+        "postgresql",
+        url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
+        url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
+        admin_url=server.admin_url,
+    )
 
 
 @pytest.fixture
@@ -350,8 +354,9 @@ class LoadedLesson:
         return importlib.import_module(name)
 
     def __getattr__(self, name: str) -> ModuleType:
-        if name.startswith("_"):
-            raise AttributeError(name)
+        # Only the lesson's own modules: `lesson.models`, `lesson.main`, `lesson.app`...
+        if name.startswith("_") or name not in lesson_module_names(self.dir):
+            raise AttributeError(f"{self.dir.name} has no module {name!r}")
         return self.module(name)
 
     @property
@@ -450,6 +455,8 @@ def reimport(lesson: LoadedLesson) -> Callable[..., ModuleType]:
 
     def _reimport(name: str, forget: bool = True) -> ModuleType:
         if forget:
+            for engine in lesson.engines():  # the engines of the import being forgotten
+                release(engine)
             forget_lesson_modules(lesson.dir)
         return importlib.import_module(name)
 
@@ -483,7 +490,8 @@ def create_hero() -> Callable[..., Any]:
         return response.json()
 
     def _create(client: Any, name: str, secret_name: str | None = None, **extra: Any) -> Any:
-        body = {"name": name, "secret_name": secret_name or f"{name} secret", **extra}
+        secret = f"{name} secret" if secret_name is None else secret_name
+        body = {"name": name, "secret_name": secret, **extra}
         if isinstance(client, httpx.AsyncClient):
 
             async def post() -> Any:

@@ -16,11 +16,12 @@ import workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "01_legacy_orm"
+SECOND = "02_sqlalchemy2_mapped"
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    """A copy of the workbook holding lesson 01 only."""
+    """A copy of the workbook holding lessons 01 and 02."""
     root = tmp_path / "workbook"
     ignore = shutil.ignore_patterns("__pycache__", "*.db", ".venv", ".nox", "reports")
     for name in ("tools", "pyproject.toml"):
@@ -30,12 +31,13 @@ def copy(tmp_path: Path) -> Path:
         else:
             shutil.copy2(src, root / name)
     for tree in ("lessons", "solutions", "tests"):
-        shutil.copytree(ROOT / tree / LESSON, root / tree / LESSON, ignore=ignore)
+        for slug in (LESSON, SECOND):
+            shutil.copytree(ROOT / tree / slug, root / tree / slug, ignore=ignore)
     shutil.copy2(ROOT / "tests" / "conftest.py", root / "tests" / "conftest.py")
     shutil.copy2(ROOT / "tests" / "test_smoke.py", root / "tests" / "test_smoke.py")
-    # The manifest's header and its first [[lesson]] block: lesson 01 alone.
+    # The manifest's header and its first two [[lesson]] blocks: lessons 01 and 02.
     blocks = re.split(r"^(?=\[\[lesson\]\]$)", (ROOT / "workbook.toml").read_text(), flags=re.M)
-    (root / "workbook.toml").write_text(blocks[0] + blocks[1])
+    (root / "workbook.toml").write_text("".join(blocks[:3]))
     return root
 
 
@@ -65,6 +67,27 @@ def test_catches_trees_holding_different_files(copy):
 def test_catches_a_lesson_folder_missing_from_the_manifest(copy):
     shutil.copytree(copy / "lessons" / LESSON, copy / "lessons" / "99_unlisted")
     assert "lessons/99_unlisted is not in workbook.toml" in workbook.check_static(copy)
+
+
+def test_a_problem_in_one_lesson_does_not_hide_one_in_the_next(copy):
+    (copy / "solutions" / LESSON / "extra.py").write_text("x = 1\n")
+    for tree in ("lessons", "solutions"):
+        edit(copy / tree / SECOND / "README.md", "## Further reading", "## Read more")
+    problems = workbook.check_static(copy)
+    assert f"{LESSON}: extra.py is in solutions/ but not in lessons/" in problems
+    assert f"{SECOND}: README has no '## Further reading' section" in problems
+
+
+def test_catches_a_readme_citing_a_test_that_does_not_exist(copy):
+    for tree in ("lessons", "solutions"):
+        edit(
+            copy / tree / LESSON / "README.md",
+            "## Exercises",
+            "See test_m9_imaginary.\n\n## Exercises",
+        )
+    assert f"{LESSON}: README cites test_m9_imaginary, which no test defines" in (
+        workbook.check_static(copy)
+    )
 
 
 def test_catches_a_difference_outside_exercise_regions(copy):
@@ -125,9 +148,9 @@ def test_catches_an_exercise_without_a_test(copy):
 def test_catches_an_exercise_missing_from_the_readme(copy):
     with (copy / "workbook.toml").open("a") as manifest:
         manifest.write('\n[[lesson.exercise]]\nn = 3\ntitle = "x"\nhints = ["y"]\n')
-    problems = workbook.check_static(copy)
-    assert f"{LESSON}: exercise 3 is in only one of README.md and workbook.toml" in problems
-    assert f"{LESSON}: no TODO(exercise 3) in lessons/{LESSON}" in problems
+    problems = workbook.check_static(copy)  # appended to the last lesson block, 02's
+    assert f"{SECOND}: exercise 3 is in only one of README.md and workbook.toml" in problems
+    assert f"{SECOND}: no TODO(exercise 3) in lessons/{SECOND}" in problems
 
 
 def test_catches_an_exercise_test_that_passes_on_the_unsolved_lesson(copy, tmp_path):

@@ -54,7 +54,8 @@ def wait_until_up(proc: subprocess.Popen[bytes], log: Path, url: str, seconds: f
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     pytest.fail(f"uvicorn did not answer {url} within {seconds} s", pytrace=False)
 
 
@@ -94,10 +95,13 @@ def test_uvicorn_serves_a_create_and_read_round_trip(smoke_lesson, tree, db, tmp
         read = httpx.get(f"{base}/heroes/{hero['id']}")
         assert read.status_code == 200
         assert (read.json()["name"], read.json()["age"]) == ("Smoke Test", 1)
-        assert "secret_name" not in read.json() or int(smoke_lesson.number) == 4
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     if db.backend == "sqlite":
         # The database was created beside the lesson's code, not where uvicorn started.
         assert sorted(p.name for p in folder.glob("*.db")), "no database file beside the code"

@@ -175,6 +175,15 @@ def mistake_tests(test_dir: Path) -> set[int]:
     return {int(n) for name in names for n in re.findall(r"(?:^|_)m(\d+)(?:_|$)", name)}
 
 
+def test_names(test_dir: Path) -> set[str]:
+    """Every test function (and test module name) in a lesson's test folder."""
+    names: set[str] = set()
+    for path in test_dir.glob("*.py"):
+        names.add(path.stem)
+        names |= set(re.findall(r"^\s*(?:async\s+)?def (test_\w+)", path.read_text(), re.M))
+    return names
+
+
 def exercise_tests(test_dir: Path) -> set[int]:
     path = test_dir / "test_exercises.py"
     if not path.exists():
@@ -202,10 +211,10 @@ def check_static(root: Path = ROOT, only: list[str] | None = None) -> list[str]:
         if problems and not (learner.is_dir() and answer.is_dir()):
             continue
         a, b = lesson_files(learner), lesson_files(answer)
-        for only in sorted(a - b):
-            problems.append(f"{lesson.slug}: {only} is in lessons/ but not in solutions/")
-        for only in sorted(b - a):
-            problems.append(f"{lesson.slug}: {only} is in solutions/ but not in lessons/")
+        for rel in sorted(a - b):
+            problems.append(f"{lesson.slug}: {rel} is in lessons/ but not in solutions/")
+        for rel in sorted(b - a):
+            problems.append(f"{lesson.slug}: {rel} is in solutions/ but not in lessons/")
         todos_in_lessons: set[int] = set()
         for rel in sorted(a & b):
             left = (learner / rel).read_text(encoding="utf-8", errors="replace")
@@ -236,11 +245,13 @@ def check_static(root: Path = ROOT, only: list[str] | None = None) -> list[str]:
         for section in README_SECTIONS:
             if not any(h.startswith(section.lower()) for h in headings):
                 problems.append(f"{lesson.slug}: README has no '## {section}' section")
-        listed = readme_mistakes(text)
-        for n in sorted(listed - mistake_tests(tests)):
+        for n in sorted(readme_mistakes(text) - mistake_tests(tests)):
             problems.append(
                 f"{lesson.slug}: README mistake M{n} has no test named *m{n}* in test_mistakes.py"
             )
+        defined = test_names(tests)
+        for name in sorted(set(re.findall(r"\btest_[a-z0-9_]*[a-z0-9]", text)) - defined):
+            problems.append(f"{lesson.slug}: README cites {name}, which no test defines")
         for n in sorted(readme_exercises(text) ^ expected):
             problems.append(
                 f"{lesson.slug}: exercise {n} is in only one of README.md and workbook.toml"
@@ -260,6 +271,10 @@ def pytest_command(
         sys.executable, "-m", "pytest", f"tests/{lesson.slug}", "tests/test_smoke.py",
         f"--tree={tree}", "-q",
     ]  # fmt: skip
+    if report:
+        # Machine-read runs: native tracebacks also dodge a CPython 3.11.7 crash while
+        # pytest formats some tracebacks of broken code (gh-106905).
+        cmd.append("--tb=native")
     if report:
         cmd.append(f"--workbook-report={report}")
     if junit:
@@ -379,7 +394,8 @@ def grade(lessons: list[Lesson], tree: str, report_dir: Path) -> int:
             print(f"      failing behaviour   {nodeid}")
         if unsolved:
             first = unsolved[0]
-            entry["next"] = {"exercise": first.n, "title": first.title, "hint": first.hints[0]}
+            hint = first.hints[0] if first.hints else None
+            entry["next"] = {"exercise": first.n, "title": first.title, "hint": hint}
             print(f"      next: exercise {first.n}: {first.title}")
             if first.hints:
                 print(f"      hint 1: {first.hints[0]}")
@@ -399,6 +415,11 @@ def grade(lessons: list[Lesson], tree: str, report_dir: Path) -> int:
 # --------------------------------------------------------------------------- diffing
 
 
+def shown(path: Path) -> str:
+    """A path relative to the repository when inside it, else absolute."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def diff_trees(left: Path, right: Path, color: bool = False) -> tuple[str, list[tuple]]:
     """A unified diff of two lesson folders' code, and a stat.
 
@@ -414,8 +435,8 @@ def diff_trees(left: Path, right: Path, color: bool = False) -> tuple[str, list[
         a, b = left / rel, right / rel
         a_lines = a.read_text(encoding="utf-8").splitlines(keepends=True) if a.exists() else []
         b_lines = b.read_text(encoding="utf-8").splitlines(keepends=True) if b.exists() else []
-        a_name = str(a.relative_to(ROOT)) if a.exists() else "/dev/null"
-        b_name = str(b.relative_to(ROOT)) if b.exists() else "/dev/null"
+        a_name = shown(a) if a.exists() else "/dev/null"
+        b_name = shown(b) if b.exists() else "/dev/null"
         lines = list(difflib.unified_diff(a_lines, b_lines, a_name, b_name))
         if not lines:
             continue
