@@ -354,6 +354,31 @@ def check_dynamic(
     return problems
 
 
+def run_tests(lessons: list[Lesson], tree: str, jobs: int | None = None) -> int:
+    """Each lesson's suite in its own process, ``jobs`` at once; print each as it ends."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    def run(lesson: Lesson) -> tuple[Lesson, subprocess.CompletedProcess[str]]:
+        cmd = pytest_command(lesson, tree)
+        return lesson, subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+
+    failed: list[str] = []
+    workers = jobs or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in as_completed([pool.submit(run, lesson) for lesson in lessons]):
+            lesson, proc = future.result()
+            print(f"\n== {lesson.slug} on {tree}/: {' '.join(proc.args[1:])}", flush=True)
+            sys.stdout.write(proc.stdout + proc.stderr)
+            sys.stdout.flush()
+            if proc.returncode != 0:
+                failed.append(lesson.slug)
+    if failed:
+        print(f"\nfailing lessons: {', '.join(sorted(failed))}")
+        return 1
+    print(f"\nall {len(lessons)} lesson suites passed on {tree}/")
+    return 0
+
+
 # --------------------------------------------------------------------------- grading
 
 
@@ -488,6 +513,10 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("lessons", nargs="+")
     d.add_argument("--stat", action="store_true", help="only the per-file line counts")
     d.add_argument("--tree", default="solutions", help="tree for a two-lesson diff")
+    t = sub.add_parser("tests", help="run lesson suites, one process each, in parallel")
+    t.add_argument("lessons", nargs="*")
+    t.add_argument("--tree", default="solutions")
+    t.add_argument("--jobs", type=int, default=None)
     sub.add_parser("list", help="print the lessons, one slug a line")
     sub.add_parser("table", help="print the curriculum table for README.md")
     args = parser.parse_args(argv)
@@ -495,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         print("\n".join(lesson.slug for lesson in load_lessons()))
         return 0
+    if args.command == "tests":
+        return run_tests(select(args.lessons), args.tree, args.jobs)
     if args.command == "diff":
         if len(args.lessons) > 2:
             raise SystemExit("diff: give one lesson (against its solution) or two lessons")
