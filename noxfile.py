@@ -87,10 +87,15 @@ def typecheck(session: nox.Session) -> None:
         folder = ROOT / "solutions" / lesson.slug
         targets = sorted(p.name for p in folder.glob("*.py"))
         targets += sorted(p.name for p in folder.iterdir() if (p / "__init__.py").exists())
+        if (folder / "migrations").is_dir():  # Alembic's env.py and revisions, not a package
+            migrations = (folder / "migrations").rglob("*.py")
+            targets += sorted(str(p.relative_to(folder)) for p in migrations)
         with session.chdir(folder):
+            # One cache per lesson, outside the lesson folder: its modules share names.
+            cache = ROOT / ".mypy_cache" / lesson.slug
             session.run(
-                str(BIN / "mypy"), "--config-file", str(ROOT / "pyproject.toml"), *targets,
-                external=True,
+                str(BIN / "mypy"), "--config-file", str(ROOT / "pyproject.toml"),
+                "--cache-dir", str(cache), *targets, external=True,
             )  # fmt: skip
 
 
