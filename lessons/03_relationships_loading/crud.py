@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from models import Hero, Power, Team
+from models import INT_MAX, Hero, Power, Team
 from schemas import HeroCreate, HeroUpdate, PowerCreate, TeamCreate
 
 
 def get_hero(session: Session, hero_id: int) -> Hero | None:
+    if not 1 <= hero_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
     # Many-to-one: one LEFT OUTER JOIN brings the team along in the same SELECT.
     return session.get(Hero, hero_id, options=[joinedload(Hero.team)])
 
@@ -59,6 +61,8 @@ def delete_hero(session: Session, hero: Hero) -> None:
 
 
 def get_hero_with_powers(session: Session, hero_id: int) -> Hero | None:
+    if not 1 <= hero_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Hero, hero_id, options=[selectinload(Hero.powers)])
 
 
@@ -72,10 +76,14 @@ def add_power(session: Session, hero: Hero, power: Power) -> Hero:
 
 
 def get_team(session: Session, team_id: int) -> Team | None:
+    if not 1 <= team_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Team, team_id)
 
 
 def get_team_with_heroes(session: Session, team_id: int) -> Team | None:
+    if not 1 <= team_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
     statement = select(Team).where(Team.id == team_id).options(joinedload(Team.heroes))
     # The JOIN repeats the team once per hero: unique() folds the rows back into one team.
     return session.scalars(statement).unique().one_or_none()
@@ -102,6 +110,8 @@ def delete_team(session: Session, team: Team) -> None:
 
 
 def get_power(session: Session, power_id: int) -> Power | None:
+    if not 1 <= power_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Power, power_id)
 
 

@@ -15,6 +15,7 @@ import crud
 from database import SessionLocal, create_db_and_tables, engine
 from models import (
     INT_MAX,
+    NO_NUL,
     Hero,
     HeroCreate,
     HeroPublic,
@@ -53,8 +54,8 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 # scope="function": the commit runs before the response is sent, so a failed commit is a
 # 500, never a 200 for data that was not saved.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-# An id beyond PostgreSQL's INTEGER is a 422 here, not an overflow error in the database.
-Id = Annotated[int, Path(le=INT_MAX)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 async def get_hero_or_404(session: AsyncSession, hero_id: int, with_team: bool = False) -> Hero:
@@ -98,7 +99,7 @@ async def read_heroes(
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
     min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
     max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
 ) -> list[Hero]:
     heroes = await crud.get_heroes(
         session,

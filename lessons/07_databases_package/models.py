@@ -13,14 +13,23 @@ from sqlmodel import Field, SQLModel
 NAME_LENGTH = 100
 # The largest INTEGER PostgreSQL stores: a bigger number is a 422, not a database error.
 INT_MAX = 2_147_483_647
+# PostgreSQL text cannot hold the NUL character: a string with one is a 422 too. SQLModel's
+# Field has no pattern= (and ignores regex=), so it goes in as schema_extra={"pattern": ...}.
+NO_NUL = r"^[^\x00]*$"
 
 # Every Table registers itself here; the lifespan creates them all (database.py).
 metadata = MetaData()
 
 
 class TeamBase(SQLModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH)
-    headquarters: str = Field(min_length=1, max_length=NAME_LENGTH)
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+    )
+    headquarters: str = Field(
+        min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
     active: bool = True
 
 
@@ -44,8 +53,12 @@ class TeamPublic(TeamBase):
 
 
 class TeamUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    headquarters: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    headquarters: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
     active: bool | None = None
 
     @field_validator("name", "headquarters", "active")
@@ -58,7 +71,11 @@ class TeamUpdate(SQLModel):
 
 
 class HeroBase(SQLModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+    )
     age: int | None = Field(default=None, ge=0, le=INT_MAX)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
 
@@ -75,7 +92,7 @@ hero_table = Table(
 
 
 class HeroCreate(HeroBase):
-    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL})
 
 
 class HeroPublic(HeroBase):
@@ -83,8 +100,12 @@ class HeroPublic(HeroBase):
 
 
 class HeroUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    secret_name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    secret_name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
     age: int | None = Field(default=None, ge=0, le=INT_MAX)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 import crud
 from database import Base, SessionLocal, engine
-from models import Hero, Power, Team
+from models import INT_MAX, Hero, Power, Team
 from schemas import (
     HeroCreate,
     HeroPublic,
@@ -78,11 +78,11 @@ def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
 @app.get("/heroes/", response_model=list[HeroPublic])
 def read_heroes(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
-    min_age: Annotated[int | None, Query(ge=0)] = None,
-    max_age: Annotated[int | None, Query(ge=0)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] = None,
 ) -> list[Hero]:
     heroes = crud.get_heroes(
         session,
@@ -142,7 +142,7 @@ def create_team(team: TeamCreate, session: SessionDep) -> Team:
 @app.get("/teams/", response_model=list[TeamPublicWithHeroes])
 def read_teams(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
 ) -> Sequence[Team]:
     return crud.get_teams(session, offset=offset, limit=limit)
@@ -180,7 +180,7 @@ def create_power(power: PowerCreate, session: SessionDep) -> Power:
 @app.get("/powers/", response_model=list[PowerPublicWithHeroes])
 def read_powers(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
 ) -> Sequence[Power]:
     return crud.get_powers(session, offset=offset, limit=limit)

@@ -9,8 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from database import Base
 
-# Column lengths, mirrored as max_length in schemas.py so oversize input is a 422.
+# What the columns can hold, mirrored in schemas.py and main.py so bad input is a 422.
 NAME_LENGTH = 100
+INT_MAX = 2_147_483_647  # the largest INTEGER PostgreSQL stores (SQLite's go higher)
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold the NUL character
 
 
 class Team(Base):

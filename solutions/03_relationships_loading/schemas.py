@@ -5,24 +5,26 @@ Nested models point one way only (a team's heroes carry no team), so nothing rec
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models import NAME_LENGTH
+from models import INT_MAX, NAME_LENGTH, NO_NUL
 
 
 class HeroBase(BaseModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH)
-    age: int | None = Field(default=None, ge=0)
-    team_id: int | None = None
+    name: str = Field(min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
+    age: int | None = Field(default=None, ge=0, le=INT_MAX)
+    team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
 
 
 class HeroCreate(HeroBase):
-    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
 
 
 class HeroUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    secret_name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    age: int | None = Field(default=None, ge=0)
-    team_id: int | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
+    secret_name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL
+    )
+    age: int | None = Field(default=None, ge=0, le=INT_MAX)
+    team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
 
     @field_validator("name", "secret_name")
     @classmethod
@@ -40,8 +42,8 @@ class HeroPublic(HeroBase):
 
 
 class TeamCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH)
-    headquarters: str = Field(min_length=1, max_length=NAME_LENGTH)
+    name: str = Field(min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
+    headquarters: str = Field(min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
 
 
 class TeamPublic(TeamCreate):
@@ -51,7 +53,7 @@ class TeamPublic(TeamCreate):
 
 
 class PowerCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    name: str = Field(min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)
 
 
 class PowerPublic(PowerCreate):

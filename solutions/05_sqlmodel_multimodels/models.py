@@ -11,11 +11,22 @@ from sqlmodel import Field, Relationship, SQLModel
 NAME_LENGTH = 100
 # The largest INTEGER PostgreSQL stores: a bigger number is a 422, not a database error.
 INT_MAX = 2_147_483_647
+# PostgreSQL text cannot hold the NUL character: a string with one is a 422 too. SQLModel's
+# Field has no pattern= (and ignores regex=), so it goes in as schema_extra={"pattern": ...}.
+NO_NUL = r"^[^\x00]*$"
 
 
 class TeamBase(SQLModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH, unique=True, index=True)
-    headquarters: str = Field(min_length=1, max_length=NAME_LENGTH)
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+        unique=True,
+        index=True,
+    )
+    headquarters: str = Field(
+        min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
 
 
 class Team(TeamBase, table=True):
@@ -36,8 +47,12 @@ class TeamPublic(TeamBase):
 
 # >>> exercise 1
 class TeamUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    headquarters: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    headquarters: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
 
     @field_validator("name", "headquarters")
     @classmethod
@@ -52,7 +67,13 @@ class TeamUpdate(SQLModel):
 
 
 class HeroBase(SQLModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH, unique=True, index=True)
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+        unique=True,
+        index=True,
+    )
     age: int | None = Field(default=None, ge=0, le=INT_MAX, index=True)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
 
@@ -64,7 +85,7 @@ class Hero(HeroBase, table=True):
 
 
 class HeroCreate(HeroBase):
-    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL})
 
 
 class HeroPublic(HeroBase):
@@ -72,8 +93,12 @@ class HeroPublic(HeroBase):
 
 
 class HeroUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    secret_name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    secret_name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
     age: int | None = Field(default=None, ge=0, le=INT_MAX)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
 

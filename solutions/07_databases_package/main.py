@@ -14,6 +14,7 @@ import crud
 from database import INTEGRITY_ERRORS, create_db_and_tables, database
 from models import (
     INT_MAX,
+    NO_NUL,
     HeroCreate,
     HeroPublic,
     HeroPublicWithTeam,
@@ -47,8 +48,8 @@ async def get_database() -> Database:
 # No session and no request-wide transaction: each statement commits on its own, and
 # crud.py opens db.transaction() where several statements must succeed or fail together.
 DatabaseDep = Annotated[Database, Depends(get_database)]
-# An id beyond PostgreSQL's INTEGER is a 422 here, not an overflow error in the database.
-Id = Annotated[int, Path(le=INT_MAX)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 async def get_hero_or_404(
@@ -96,7 +97,7 @@ async def read_heroes(
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
     min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
     max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
 ) -> list[HeroPublic]:
     heroes = await crud.get_heroes(
         db,

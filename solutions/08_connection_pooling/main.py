@@ -22,6 +22,7 @@ import crud
 from database import create_db_and_tables, engine, logger
 from models import (
     INT_MAX,
+    NO_NUL,
     Hero,
     HeroCreate,
     HeroPublic,
@@ -66,8 +67,8 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-# An id beyond PostgreSQL's INTEGER is a 422 here, not an overflow error in the database.
-Id = Annotated[int, Path(le=INT_MAX)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 def get_hero_or_404(session: Session, hero_id: int) -> Hero:
@@ -111,7 +112,7 @@ def read_heroes(
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
     min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
     max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
 ) -> list[Hero]:
     heroes = crud.get_heroes(
         session,

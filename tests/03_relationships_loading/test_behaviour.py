@@ -337,6 +337,107 @@ def test_power_listing_returns_every_power_with_its_heroes(client, seed_powers):
     assert client.get("/powers/").json() == powers
 
 
+# ---------------------------------------------------------------- 422 and 404, never 500
+
+# Lesson 02's limits, carried over to every field and id this lesson adds: a name or
+# headquarters with a NUL character (PostgreSQL text refuses it) or over 100 characters,
+# an int outside 1..INT_MAX (PostgreSQL's INTEGER is 32-bit, SQLite's 64-bit). Without
+# them each one was a 500 on one backend or both.
+BAD_HERO_FIELDS = [
+    ({"name": "Dead\x00pond"}, "name", "String should match pattern '^[^\\x00]*$'"),
+    ({"secret_name": "Dive\x00Wilson"}, "secret_name", "String should match pattern"),
+    ({"age": 2**31}, "age", "Input should be less than or equal to 2147483647"),
+    ({"age": 10**20}, "age", "Input should be less than or equal to 2147483647"),
+    ({"team_id": 0}, "team_id", "Input should be greater than or equal to 1"),
+    ({"team_id": -(2**63) - 1}, "team_id", "Input should be greater than or equal to 1"),
+    ({"team_id": 2**31}, "team_id", "Input should be less than or equal to 2147483647"),
+    ({"team_id": 2**63}, "team_id", "Input should be less than or equal to 2147483647"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD_HERO_FIELDS)
+def test_bad_hero_body_is_422_naming_the_field(client, change, field, message):
+    response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "D", **change})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert message in response.json()["detail"][0]["msg"]
+    assert client.get("/heroes/").json() == []
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD_HERO_FIELDS)
+def test_bad_hero_patch_is_422_naming_the_field_and_changes_nothing(
+    client, create_team, create_hero, change, field, message
+):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Spider-Boy", age=16, team_id=team["id"])
+    response = client.patch(f"/heroes/{hero['id']}", json=change)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert message in response.json()["detail"][0]["msg"]
+    assert client.get("/heroes/").json() == [hero]
+
+
+BAD_TEAM_AND_POWER_BODIES = [
+    ("/teams/", {"name": "Pre\x00venters", "headquarters": "Sharp Tower"}, "name"),
+    ("/teams/", {"name": "x" * 101, "headquarters": "Sharp Tower"}, "name"),
+    ("/teams/", {"name": "Preventers", "headquarters": "Sharp\x00Tower"}, "headquarters"),
+    ("/teams/", {"name": "Preventers", "headquarters": "x" * 101}, "headquarters"),
+    ("/powers/", {"name": "Fli\x00ght"}, "name"),
+    ("/powers/", {"name": "x" * 101}, "name"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), BAD_TEAM_AND_POWER_BODIES)
+def test_bad_team_or_power_body_is_422_naming_the_field(client, path, body, field):
+    response = client.post(path, json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert client.get(path).json() == []
+
+
+@pytest.mark.parametrize("row_id", [0, 2**31, 2**63, -(2**63) - 1])
+@pytest.mark.parametrize(
+    ("method", "path", "detail"),
+    [
+        ("GET", "/heroes/{}", "Hero not found"),
+        ("PATCH", "/heroes/{}", "Hero not found"),
+        ("DELETE", "/heroes/{}", "Hero not found"),
+        ("POST", "/heroes/{}/powers/1", "Hero not found"),
+        ("POST", "/heroes/1/powers/{}", "Power not found"),
+        ("GET", "/teams/{}", "Team not found"),
+        ("DELETE", "/teams/{}", "Team not found"),
+    ],
+)
+def test_an_id_no_row_can_have_is_404_not_a_database_error(
+    client, create_hero, create_power, method, path, detail, row_id
+):
+    create_hero(client, "Deadpond")
+    create_power(client, "Flight")
+    response = client.request(method, path.format(row_id), json={} if method == "PATCH" else None)
+    assert (response.status_code, response.json()) == (404, {"detail": detail})
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/heroes/", {"offset": 2**31}),
+        ("/heroes/", {"offset": 2**63}),
+        ("/teams/", {"offset": 2**31}),
+        ("/teams/", {"offset": 2**63}),
+        ("/powers/", {"offset": 2**31}),
+        ("/powers/", {"offset": 2**63}),
+        ("/heroes/", {"min_age": 2**31}),
+        ("/heroes/", {"max_age": 10**20}),
+        ("/heroes/", {"q": "Dead\x00pond"}),
+    ],
+)
+def test_query_parameters_the_database_cannot_take_are_422(client, create_hero, path, params):
+    create_hero(client, "Deadpond", age=48)
+    response = client.get(path, params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", next(iter(params))]
+
+
 # ---------------------------------------------------------------- the SQLite connect event
 
 

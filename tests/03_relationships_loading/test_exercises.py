@@ -80,11 +80,13 @@ def test_exercise_2_a_power_nobody_has_gives_an_empty_list(client, create_power,
 
 @pytest.mark.exercise(2)
 def test_exercise_2_a_missing_power_is_404_power_not_found(client):
-    response = client.get("/powers/999/heroes")
-    assert (response.status_code, response.json()) == (404, {"detail": "Power not found"}), (
-        "an unknown power_id should answer 404 {'detail': 'Power not found'}: "
-        "use get_power_or_404 from main.py"
-    )
+    # 2**31 and up: ids no power can have, which the database would refuse (a 500).
+    for power_id in (999, 0, 2**31, 2**63):
+        response = client.get(f"/powers/{power_id}/heroes")
+        assert (response.status_code, response.json()) == (404, {"detail": "Power not found"}), (
+            f"power_id {power_id} should answer 404 {{'detail': 'Power not found'}}: "
+            "use get_power_or_404 from main.py"
+        )
 
 
 @pytest.mark.exercise(2)

@@ -49,6 +49,14 @@ def test_exercise_1_patch_team_validates_like_create(client, create_team):
         "a 101-character name should be a 422: use the same Field(min_length=1, "
         "max_length=NAME_LENGTH) as TeamBase"
     )
+    for field in ("name", "headquarters"):
+        response = patch_team(client, team["id"], {field: "Sharp\x00Tower"})
+        assert response.status_code == 422, (
+            f"a {field} with a NUL character answered {response.status_code}: PostgreSQL "
+            "text cannot hold it (a 500 there). Add schema_extra={'pattern': NO_NUL} to the "
+            "Field, as in TeamBase"
+        )
+    assert client.get(f"/teams/{team['id']}").json()["name"] == "Preventers"
 
 
 @pytest.mark.exercise(1)

@@ -62,6 +62,58 @@ def test_the_heroes_contract_is_lesson_05s(client, create_hero):
     assert client.delete("/heroes/1").json() == {"ok": True}
 
 
+# PostgreSQL text cannot hold the NUL character, nor its INTEGER a number past INT_MAX:
+# without lesson 05's limits each of these was a 500 there. Every one is a 422.
+NUL_INPUTS = [
+    ("POST", "/heroes/", {"name": "Dead\x00pond", "secret_name": "x"}, ["body", "name"]),
+    ("POST", "/heroes/", {"name": "x", "secret_name": "Dive\x00Wilson"}, ["body", "secret_name"]),
+    ("PATCH", "/heroes/1", {"name": "Dead\x00pond"}, ["body", "name"]),
+    ("PATCH", "/heroes/1", {"secret_name": "Dive\x00Wilson"}, ["body", "secret_name"]),
+    ("GET", "/heroes/?q=Dead%00pond", None, ["query", "q"]),
+    ("POST", "/teams/", {"name": "Pre\x00venters", "headquarters": "x"}, ["body", "name"]),
+    ("POST", "/teams/", {"name": "x", "headquarters": "Sharp\x00Tower"}, ["body", "headquarters"]),
+    ("PATCH", "/teams/1", {"name": "Pre\x00venters"}, ["body", "name"]),
+    ("PATCH", "/teams/1", {"headquarters": "Sharp\x00Tower"}, ["body", "headquarters"]),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "body", "loc"), NUL_INPUTS)
+def test_a_nul_character_in_any_string_input_is_422_never_a_500(
+    lesson, create_hero, method, url, body, loc
+):
+    with TestClient(lesson.app, raise_server_exceptions=False) as client:
+        team = client.post("/teams/", json={"name": "Preventers", "headquarters": "x"}).json()
+        hero = create_hero(client, "Deadpond")
+        response = client.request(method, url, json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == loc
+        assert "String should match pattern '^[^\\x00]*$'" in response.json()["detail"][0]["msg"]
+        assert client.get("/heroes/").json() == [hero]
+        assert client.get("/teams/").json() == [team]
+
+
+@pytest.mark.parametrize("row_id", [0, 2**31, -(2**31) - 1, 2**63, -(2**63) - 1])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/heroes/{}"),
+        ("PATCH", "/heroes/{}"),
+        ("DELETE", "/heroes/{}"),
+        ("GET", "/teams/{}"),
+        ("PATCH", "/teams/{}"),
+        ("DELETE", "/teams/{}"),
+        ("GET", "/teams/{}/heroes"),
+    ],
+)
+def test_an_id_outside_1_to_int_max_is_422_never_a_500(lesson, method, path, row_id):
+    with TestClient(lesson.app, raise_server_exceptions=False) as client:
+        response = client.request(
+            method, path.format(row_id), json={} if method == "PATCH" else None
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][0] == "path"
+
+
 # ---------------------------------------------------------------- settings from the environment
 
 
