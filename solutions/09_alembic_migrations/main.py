@@ -25,6 +25,7 @@ import crud
 from database import check_schema_is_current, engine, logger
 from models import (
     INT_MAX,
+    NO_NUL,
     Hero,
     HeroCreate,
     HeroPublic,
@@ -69,8 +70,8 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-# An id beyond PostgreSQL's INTEGER is a 422 here, not an overflow error in the database.
-Id = Annotated[int, Path(le=INT_MAX)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 def get_hero_or_404(session: Session, hero_id: int) -> Hero:
@@ -114,7 +115,7 @@ def read_heroes(
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
     min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
     max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
 ) -> list[Hero]:
     heroes = crud.get_heroes(
         session,

@@ -14,6 +14,10 @@ from sqlmodel import Field, Relationship, SQLModel
 NAME_LENGTH = 100
 # The largest INTEGER PostgreSQL stores: a bigger number is a 422, not a database error.
 INT_MAX = 2_147_483_647
+# PostgreSQL text cannot hold the NUL character: a string with one is a 422 too. SQLModel's
+# Field has no pattern= (and ignores regex=), so it goes in as schema_extra={"pattern": ...}.
+NO_NUL = r"^[^\x00]*$"
+
 # A hero's rank (revision 0002): every new hero starts as a rookie.
 RANK_LENGTH = 20
 DEFAULT_RANK = "rookie"
@@ -30,8 +34,16 @@ SQLModel.metadata.naming_convention = {
 
 
 class TeamBase(SQLModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH, unique=True, index=True)
-    headquarters: str = Field(min_length=1, max_length=NAME_LENGTH)
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+        unique=True,
+        index=True,
+    )
+    headquarters: str = Field(
+        min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
     # >>> exercise 1
     founded: int | None = Field(default=None, ge=1, le=9999, index=True)
     # <<< exercise 1
@@ -54,8 +66,12 @@ class TeamPublic(TeamBase):
 
 
 class TeamUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    headquarters: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    headquarters: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
 
     @field_validator("name", "headquarters")
     @classmethod
@@ -67,7 +83,13 @@ class TeamUpdate(SQLModel):
 
 
 class HeroBase(SQLModel):
-    name: str = Field(min_length=1, max_length=NAME_LENGTH, unique=True, index=True)
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+        unique=True,
+        index=True,
+    )
     age: int | None = Field(default=None, ge=0, le=INT_MAX, index=True)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
     # server_default: the database fills rows that do not say, the ones already there included.
@@ -75,6 +97,7 @@ class HeroBase(SQLModel):
         default=DEFAULT_RANK,
         min_length=1,
         max_length=RANK_LENGTH,
+        schema_extra={"pattern": NO_NUL},
         sa_column_kwargs={"server_default": DEFAULT_RANK},
     )
 
@@ -86,7 +109,7 @@ class Hero(HeroBase, table=True):
 
 
 class HeroCreate(HeroBase):
-    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL})
 
 
 class HeroPublic(HeroBase):
@@ -94,11 +117,17 @@ class HeroPublic(HeroBase):
 
 
 class HeroUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
-    secret_name: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    secret_name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
     age: int | None = Field(default=None, ge=0, le=INT_MAX)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
-    rank: str | None = Field(default=None, min_length=1, max_length=RANK_LENGTH)
+    rank: str | None = Field(
+        default=None, min_length=1, max_length=RANK_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
 
     @field_validator("name", "secret_name", "rank")
     @classmethod

@@ -303,6 +303,20 @@ def test_rank_is_validated(client, create_hero):
     assert client.patch("/heroes/1", json={"rank": ""}).status_code == 422
 
 
+def test_a_nul_character_in_any_string_input_is_422_not_500(client, create_hero):
+    hero = create_hero(client, "Deadpond")
+    bodies = [
+        ("POST", "/heroes/", {"name": "Dead\x00pond", "secret_name": "x"}),
+        ("POST", "/heroes/", {"name": "Rusty", "secret_name": "x", "rank": "ro\x00okie"}),
+        ("PATCH", f"/heroes/{hero['id']}", {"rank": "vet\x00eran"}),
+        ("POST", "/teams/", {"name": "Preventers", "headquarters": "Sharp\x00 Tower"}),
+    ]
+    for method, url, body in bodies:
+        response = client.request(method, url, json=body)
+        assert response.status_code == 422, (method, url, body, response.text)
+    assert client.get(f"/heroes/{hero['id']}").json()["rank"] == "rookie"
+
+
 def test_a_row_inserted_without_rank_gets_the_server_default(client, db):
     # Old code, a script or psql that knows nothing of rank still writes valid rows.
     with db.engine().begin() as connection:
