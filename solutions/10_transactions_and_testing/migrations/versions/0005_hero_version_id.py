@@ -1,0 +1,33 @@
+"""hero version_id
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-22 04:30:00.000000
+
+hero.version_id, the counter optimistic locking compares: NOT NULL, and the server
+default 1 gives every hero already in the table its first version.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel.sql.sqltypes  # noqa: F401  (autogenerate writes sqlmodel.sql.sqltypes.AutoString)
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("hero", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("version_id", sa.Integer(), server_default="1", nullable=False)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("hero", schema=None) as batch_op:
+        batch_op.drop_column("version_id")
