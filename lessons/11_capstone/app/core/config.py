@@ -1,0 +1,30 @@
+"""Settings from the environment, read once at import by pydantic-settings.
+
+DATABASE_URL, POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT, POOL_PRE_PING and POOL_RECYCLE are
+validated like any pydantic model: `POOL_SIZE=lots` fails at startup, not at the first request.
+"""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The lesson folder (app/core/config.py -> app/core -> app -> the lesson): the default
+# database sits there, wherever uvicorn or alembic is started from.
+LESSON_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{LESSON_DIR / 'heroes.db'}"
+ALEMBIC_INI = LESSON_DIR / "alembic.ini"
+
+
+class Settings(BaseSettings):
+    # Environment variables only, by their exact names: no .env file is read.
+    model_config = SettingsConfigDict(case_sensitive=True)
+
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
+    POOL_SIZE: int = 5
+    MAX_OVERFLOW: int = 10
+    POOL_TIMEOUT: float = 30.0
+    POOL_PRE_PING: bool = True
+    POOL_RECYCLE: int = -1
+
+
+settings = Settings()

@@ -1,0 +1,1 @@
+"""The capstone service: heroes and teams, async, migrated, pooled."""

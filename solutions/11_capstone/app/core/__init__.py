@@ -1,0 +1,1 @@
+"""Configuration and the database engine, shared by the API and the migrations."""

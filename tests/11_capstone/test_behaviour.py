@@ -1,0 +1,263 @@
+"""Lesson 11: the capstone's /heroes/ and /teams/ contract, its pool, and its migrations.
+
+Every test runs on a database that `alembic upgrade head` built (the conftest), never on
+create_all(), on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+pytestmark = pytest.mark.anyio
+
+BUSY = {"detail": "The database is busy: no connection came free in time. Retry soon."}
+
+
+async def post_team(client: httpx.AsyncClient, name: str) -> Any:
+    response = await client.post("/teams/", json={"name": name, "headquarters": f"{name} HQ"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# ------------------------------------------------------------------------- the contract
+
+
+async def test_create_hero_ignores_an_id_in_the_body_and_reads_back(async_client, create_hero):
+    response = await async_client.post(
+        "/heroes/", json={"id": 999, "name": "Deadpond", "secret_name": "Dive Wilson", "age": 48}
+    )
+    assert response.status_code == 200, response.text
+    hero = response.json()
+    assert hero["id"] != 999
+    assert hero == {"id": hero["id"], "name": "Deadpond", "age": 48, "team_id": None}
+    read = await async_client.get(f"/heroes/{hero['id']}")
+    assert read.status_code == 200
+    assert read.json() == {**hero, "team": None}
+
+
+async def test_hero_read_shows_its_team(async_client, create_hero):
+    team = await post_team(async_client, "Preventers")
+    hero = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
+    read = (await async_client.get(f"/heroes/{hero['id']}")).json()
+    assert read["team"] == team
+
+
+async def test_unknown_ids_are_404(async_client):
+    for method, url in [
+        ("GET", "/heroes/12345"),
+        ("PATCH", "/heroes/12345"),
+        ("DELETE", "/heroes/12345"),
+        ("GET", "/teams/12345"),
+        ("PATCH", "/teams/12345"),
+        ("DELETE", "/teams/12345"),
+    ]:
+        response = await async_client.request(method, url, json={} if method == "PATCH" else None)
+        assert response.status_code == 404, (method, url, response.text)
+
+
+async def test_duplicate_names_are_409_and_nothing_changes(async_client, create_hero):
+    await create_hero(async_client, "Deadpond")
+    other = await create_hero(async_client, "Spider-Boy")
+    again = await async_client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
+    assert again.status_code == 409
+    assert again.json() == {"detail": "A hero named 'Deadpond' already exists"}
+    renamed = await async_client.patch(f"/heroes/{other['id']}", json={"name": "Deadpond"})
+    assert renamed.status_code == 409
+    assert (await async_client.get(f"/heroes/{other['id']}")).json()["name"] == "Spider-Boy"
+    await post_team(async_client, "Preventers")
+    team = await async_client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
+    assert team.status_code == 409
+    assert team.json() == {"detail": "A team named 'Preventers' already exists"}
+    assert [h["name"] for h in (await async_client.get("/heroes/")).json()] == [
+        "Deadpond",
+        "Spider-Boy",
+    ]
+
+
+async def test_invalid_input_is_422(async_client):
+    bad = [
+        ("POST", "/heroes/", {"name": "No Secret"}),
+        ("POST", "/heroes/", {"name": "", "secret_name": "x"}),
+        ("POST", "/heroes/", {"name": "Nul\x00", "secret_name": "x"}),
+        ("POST", "/heroes/", {"name": "Big", "secret_name": "x", "age": 2**31}),
+        ("POST", "/heroes/", {"name": "Lost", "secret_name": "x", "team_id": 77}),
+        ("POST", "/teams/", {"name": "No HQ"}),
+        ("GET", "/heroes/0", None),
+        ("GET", "/teams/2147483648", None),
+        ("GET", "/heroes/?limit=101", None),
+        ("GET", "/teams/?offset=-1", None),
+    ]
+    for method, url, body in bad:
+        response = await async_client.request(method, url, json=body)
+        assert response.status_code == 422, (method, url, response.text)
+    assert (await async_client.get("/heroes/")).json() == []
+
+
+async def test_lists_keep_insertion_order_and_paginate(async_client, create_hero):
+    names = [f"Hero {i:03}" for i in range(105)]
+    for name in names:
+        await create_hero(async_client, name)
+    everything = (await async_client.get("/heroes/")).json()
+    assert [h["name"] for h in everything] == names[:100]  # at most 100 a page by default
+    page = (await async_client.get("/heroes/?offset=100&limit=10")).json()
+    assert [h["name"] for h in page] == names[100:]
+    for name in ["Zeta", "Alpha", "Mu"]:
+        await post_team(async_client, name)
+    teams = (await async_client.get("/teams/?offset=1&limit=1")).json()
+    assert [t["name"] for t in teams] == ["Alpha"]
+
+
+async def test_patch_is_partial_and_null_clears_age(async_client, create_hero):
+    hero = await create_hero(async_client, "Deadpond", age=48)
+    renamed = await async_client.patch(f"/heroes/{hero['id']}", json={"name": "Deadpool"})
+    assert renamed.json() == {**hero, "name": "Deadpool"}
+    cleared = await async_client.patch(f"/heroes/{hero['id']}", json={"age": None})
+    assert cleared.json() == {**hero, "name": "Deadpool", "age": None}
+    refused = await async_client.patch(f"/heroes/{hero['id']}", json={"name": None})
+    assert refused.status_code == 422
+    read = (await async_client.get(f"/heroes/{hero['id']}")).json()
+    assert (read["name"], read["age"]) == ("Deadpool", None)
+
+
+async def test_delete_says_ok_and_a_deleted_team_frees_its_heroes(async_client, create_hero):
+    team = await post_team(async_client, "Preventers")
+    hero = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
+    assert (await async_client.delete(f"/teams/{team['id']}")).json() == {"ok": True}
+    assert (await async_client.get(f"/teams/{team['id']}")).status_code == 404
+    assert (await async_client.get(f"/heroes/{hero['id']}")).json()["team_id"] is None
+    assert (await async_client.delete(f"/heroes/{hero['id']}")).json() == {"ok": True}
+    assert (await async_client.get(f"/heroes/{hero['id']}")).status_code == 404
+
+
+# ------------------------------------------------------------------------- no N+1, no leaks
+
+
+async def test_every_list_endpoint_has_a_bounded_statement_count(
+    async_client, create_hero, lesson, count_statements
+):
+    engine = lesson.module("app.core.db").engine
+    for t in range(10):
+        team = await post_team(async_client, f"Team {t}")
+        for h in range(3):
+            await create_hero(async_client, f"Hero {t}-{h}", team_id=team["id"])
+    await async_client.get("/health")  # a warm pool: no connect-time statements counted
+    with count_statements(engine) as log:
+        teams = (await async_client.get("/teams/")).json()
+    assert len(teams) == 10 and all(len(t["heroes"]) == 3 for t in teams)
+    assert log.count <= 2, f"GET /teams/ ran {log.count} statements (N+1?):\n{log}"
+    with count_statements(engine) as log:
+        heroes = (await async_client.get("/heroes/")).json()
+    assert len(heroes) == 30
+    assert log.count <= 1, f"GET /heroes/ ran {log.count} statements:\n{log}"
+
+
+async def test_secret_name_is_in_no_response(async_client, create_hero):
+    team = await post_team(async_client, "Preventers")
+    hero = await create_hero(async_client, "Deadpond", "Dive Wilson", team_id=team["id"])
+    responses = [
+        await async_client.get("/heroes/"),
+        await async_client.get(f"/heroes/{hero['id']}"),
+        await async_client.patch(f"/heroes/{hero['id']}", json={"secret_name": "Wade"}),
+        await async_client.get("/teams/"),
+        await async_client.get(f"/teams/{team['id']}"),
+    ]
+    for response in responses:
+        assert response.status_code == 200
+        assert "secret_name" not in response.text
+        assert "Dive Wilson" not in response.text and "Wade" not in response.text
+    assert "secret_name" not in str(hero)
+
+
+async def test_secret_name_is_in_no_response_schema(async_client):
+    spec = (await async_client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    responses = {
+        ref.rsplit("/", 1)[-1]
+        for path in spec["paths"].values()
+        for op in path.values()
+        for r in op["responses"].values()
+        for content in r.get("content", {}).values()
+        for ref in [content["schema"].get("$ref") or content["schema"].get("items", {}).get("$ref")]
+        if ref
+    }
+    assert {"HeroPublic", "HeroPublicWithTeam", "TeamPublicWithHeroes"} <= responses
+    for name in responses:
+        assert "secret_name" not in schemas[name]["properties"], name
+    assert "secret_name" in schemas["HeroCreate"]["properties"]  # it goes in, never out
+
+
+# ------------------------------------------------------------------------- pool and health
+
+
+async def test_health_is_200(async_client):
+    response = await async_client.get("/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+@pytest.mark.lesson_env(POOL_SIZE="3", MAX_OVERFLOW="0", POOL_TIMEOUT="0.25")
+async def test_pool_settings_come_from_the_environment(async_client, lesson):
+    settings = lesson.module("app.core.config").settings
+    assert (settings.POOL_SIZE, settings.MAX_OVERFLOW, settings.POOL_TIMEOUT) == (3, 0, 0.25)
+    pool = lesson.module("app.core.db").engine.pool
+    assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 0, 0.25)
+
+
+@pytest.mark.lesson_env(POOL_SIZE="1", MAX_OVERFLOW="0", POOL_TIMEOUT="0.2")
+async def test_pool_timeout_is_503_with_retry_after(async_client, lesson):
+    engine = lesson.module("app.core.db").engine
+    async with engine.connect() as held:  # the pool's only connection, busy
+        await held.execute(text("SELECT 1"))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await async_client.get("/heroes/")
+        elapsed = loop.time() - started
+        health = await async_client.get("/health")
+    assert (response.status_code, response.json()) == (503, BUSY)
+    assert response.headers["Retry-After"] == "1"
+    assert elapsed < 2, "the 503 must come after POOL_TIMEOUT, not hang"
+    assert health.status_code == 503
+    # The connection is free again: the same request succeeds.
+    assert (await async_client.get("/heroes/")).status_code == 200
+
+
+# ------------------------------------------------------------------------- migrations
+
+
+def test_migrations_upgrade_and_downgrade(migrations):
+    assert migrations.tables() == set()
+    migrations.upgrade("head")
+    assert migrations.current() == (migrations.head,)
+    assert {"hero", "team", "alembic_version"} <= migrations.tables()
+    migrations.downgrade("base")
+    assert migrations.current() == ()
+    assert migrations.tables() - {"alembic_version"} == set()
+    migrations.upgrade("head")
+    assert migrations.current() == (migrations.head,)
+
+
+def test_alembic_check_is_clean_at_head(migrated):
+    assert "No new upgrade operations detected." in migrated.check()
+
+
+async def test_upgrade_from_inside_the_running_loop_works(migrations, lesson):
+    db = lesson.module("app.core.db")
+    asyncio.get_running_loop()  # we are inside a running event loop
+    try:
+        await db.upgrade("head")  # env.py runs on the connection passed to it
+        assert migrations.current() == (migrations.head,)
+        await db.check_schema_is_current()
+    finally:
+        await db.engine.dispose()
+
+
+async def test_the_app_refuses_to_start_before_alembic_upgrade_head(app, lesson):
+    with pytest.raises(RuntimeError, match=r"run `alembic upgrade head` in .*11_capstone"):
+        async with app.router.lifespan_context(app):
+            pass  # pragma: no cover
+    # The lifespan disposed the engine on the way out: nothing left pooled.
+    assert lesson.module("app.core.db").engine.pool.checkedin() == 0
