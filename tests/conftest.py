@@ -14,8 +14,12 @@ What it does, in the order a test meets it:
 * Imports the lesson afresh for each test, with ``DATABASE_URL`` pointing at that
   database, exactly as uvicorn would import it; warnings raised on import are errors
   unless the lesson's own conftest lists them in ``lesson_import_warnings``.
-* Hands tests an HTTP client that runs the app's lifespan, a statement counter, and a
-  JSON report of every outcome that the grader and the checker read.
+* Hands tests an HTTP client that runs the app's lifespan, a statement counter, and
+  helpers every lesson shares (``create_hero``, ``create_team``, ``raw_client``).
+
+The JSON report that the grader and the checker read is a separate plugin,
+``tools/workbook_report.py``, loaded with ``-p workbook_report`` from pyproject.toml; this
+harness only adds the lesson, tree and backend to it.
 
 Test modules never import lesson code at module level: they reach it through the
 ``lesson`` fixture, so a stale import from an earlier test cannot leak in.
@@ -24,7 +28,6 @@ Test modules never import lesson code at module level: they reach it through the
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 import sys
@@ -43,9 +46,10 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import manifest
+import workbook_report
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import workbook  # noqa: E402
 
 LESSON_DIR = re.compile(r"^\d\d_[a-z0-9_]+$")
 RUN_ONE = (
@@ -65,11 +69,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="tree under test: solutions (default), lessons, or a folder laid out the same "
         "(env WORKBOOK_TREE)",
     )
-    group.addoption(
-        "--workbook-report",
-        default=None,
-        help="write every test's outcome, with its exercise number, to this JSON file",
-    )
 
 
 @dataclass
@@ -80,15 +79,24 @@ class Server:
     admin_url: str | None = None
 
 
+# What this process runs on, fixed for the whole run (pytest's typed stash, not attributes).
+TREE = pytest.StashKey[Path]()
+SERVER = pytest.StashKey[Server]()
+LESSON = pytest.StashKey["str | None"]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.workbook_tree = workbook.resolve_tree(config.getoption("--tree"))  # type: ignore[attr-defined]
-    if not config.workbook_tree.is_dir():  # type: ignore[attr-defined]
+    tree = manifest.resolve_tree(config.getoption("--tree"))
+    if not tree.is_dir():
         raise pytest.UsageError(f"--tree {config.getoption('--tree')}: no such folder")
+    config.stash[TREE] = tree
     url = os.environ.get("WORKBOOK_DATABASE_URL", "").strip()
-    if not url:
-        config.workbook_server = Server("sqlite")  # type: ignore[attr-defined]
-    else:
-        config.workbook_server = Server("postgresql", _check_server(url))  # type: ignore[attr-defined]
+    server = Server("postgresql", _check_server(url)) if url else Server("sqlite")
+    config.stash[SERVER] = server
+    config.stash[LESSON] = None
+    config.stash.setdefault(workbook_report.META, {}).update(
+        {"lesson": None, "tree": str(tree), "backend": server.backend}
+    )
 
 
 def _check_server(url: str) -> str:
@@ -130,72 +138,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     slugs = sorted({s for item in items if (s := lesson_slug_of(item.path))})
     if len(slugs) > 1:
         pytest.exit(f"{len(slugs)} lessons collected in one process; {RUN_ONE}", returncode=4)
-    config.workbook_lesson = slugs[0] if slugs else None  # type: ignore[attr-defined]
+    config.stash[LESSON] = slugs[0] if slugs else None
+    config.stash[workbook_report.META]["lesson"] = config.stash[LESSON]
     # Backend-specific tests are deselected, not skipped: pytest counts them as deselected.
-    other = "postgres_only" if config.workbook_server.backend == "sqlite" else "sqlite_only"  # type: ignore[attr-defined]
+    other = "postgres_only" if config.stash[SERVER].backend == "sqlite" else "sqlite_only"
     dropped = [i for i in items if i.get_closest_marker(other)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [i for i in items if not i.get_closest_marker(other)]
 
 
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    if report.failed:
-        _RUN["collection_errors"] += 1
-
-
 # --------------------------------------------------------------------------- report
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    marker = item.get_closest_marker("exercise")
-    report.workbook_exercise = int(marker.args[0]) if marker else None  # type: ignore[attr-defined]
-    return report
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    entry = _RUN["results"].setdefault(
-        report.nodeid,
-        {"nodeid": report.nodeid, "exercise": None, "outcome": None, "message": ""},
-    )
-    entry["exercise"] = getattr(report, "workbook_exercise", entry["exercise"])
-    if report.when == "call":
-        entry["outcome"] = report.outcome
-    elif report.failed and entry["outcome"] != "failed":
-        entry["outcome"] = "error"  # a fixture failed in setup or teardown
-    elif report.when == "setup" and report.skipped:
-        entry["outcome"] = "skipped"
-    if report.failed and not entry["message"] and report.longrepr is not None:
-        crash = getattr(report.longrepr, "reprcrash", None)
-        entry["message"] = crash.message if crash is not None else str(report.longrepr)[-500:]
-
-
-# Outcomes of this process's run, for --workbook-report.
-_RUN: dict[str, Any] = {"results": {}, "collection_errors": 0}
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    path = session.config.getoption("--workbook-report")
-    if not path:
-        return
-    data = {
-        "lesson": getattr(session.config, "workbook_lesson", None),
-        "tree": str(session.config.workbook_tree),  # type: ignore[attr-defined]
-        "backend": session.config.workbook_server.backend,  # type: ignore[attr-defined]
-        "exit_status": int(exitstatus),
-        "collection_errors": _RUN["collection_errors"],
-        "results": [r for r in _RUN["results"].values() if r["outcome"] is not None],
-    }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=2))
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    server = config.workbook_server  # type: ignore[attr-defined]
-    where = "SQLite files under tmp_path" if server.backend == "sqlite" else "PostgreSQL"
-    return [f"workbook: tree {config.workbook_tree}, databases: {where}"]  # type: ignore[attr-defined]
+    where = (
+        "SQLite files under tmp_path" if config.stash[SERVER].backend == "sqlite" else "PostgreSQL"
+    )
+    return [f"workbook: tree {config.stash[TREE]}, databases: {where}"]
 
 
 # --------------------------------------------------------------------------- the lesson
@@ -204,20 +164,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.fixture(scope="session")
 def tree(pytestconfig: pytest.Config) -> Path:
     """The tree under test (solutions/, lessons/, or a learner's copy)."""
-    return Path(pytestconfig.workbook_tree)  # type: ignore[attr-defined]
+    return pytestconfig.stash[TREE]
 
 
 @pytest.fixture(scope="session")
-def lesson_info(request: pytest.FixtureRequest) -> workbook.Lesson:
+def lesson_info(request: pytest.FixtureRequest) -> manifest.Lesson:
     """The manifest entry of the lesson whose tests are running."""
-    slug = lesson_slug_of(Path(request.node.path)) or request.config.workbook_lesson  # type: ignore[attr-defined]
+    slug = lesson_slug_of(Path(request.node.path)) or request.config.stash[LESSON]
     if slug is None:
         raise RuntimeError("lesson_info is only available to tests under tests/NN_slug/")
-    return workbook.find_lesson(slug)
+    return manifest.find_lesson(slug)
 
 
 @pytest.fixture(scope="session")
-def lesson_dir(tree: Path, lesson_info: workbook.Lesson) -> Path:
+def lesson_dir(tree: Path, lesson_info: manifest.Lesson) -> Path:
     """The folder of the lesson under test, inside the chosen tree."""
     folder = tree / lesson_info.slug
     if not folder.is_dir():
@@ -248,7 +208,7 @@ class Database:
 
 @pytest.fixture
 def db(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[Database]:
-    server: Server = pytestconfig.workbook_server  # type: ignore[attr-defined]
+    server = pytestconfig.stash[SERVER]
     if server.backend == "sqlite":
         path = tmp_path / "workbook.db"
         database = Database("sqlite", f"sqlite:///{path}", f"sqlite+aiosqlite:///{path}")
@@ -302,9 +262,24 @@ def _postgres_handle(admin: Any, name: str, server: Server) -> Database:
 
 
 @pytest.fixture
-def lesson_env(db: Database, lesson_info: workbook.Lesson) -> dict[str, str]:
-    """Environment the lesson is imported with; a lesson's conftest may extend it."""
-    return {"DATABASE_URL": db.async_url if lesson_info.driver == "async" else db.url}
+def lesson_env_defaults() -> dict[str, str]:
+    """Variables every test of a lesson imports it with; a lesson's conftest overrides this
+    (lesson 08 pins its pool settings here, so nothing leaks in from the shell)."""
+    return {}
+
+
+@pytest.fixture
+def lesson_env(
+    db: Database,
+    lesson_info: manifest.Lesson,
+    lesson_env_defaults: dict[str, str],
+    request: pytest.FixtureRequest,
+) -> dict[str, str]:
+    """The environment the lesson is imported with: this test's DATABASE_URL, the lesson's
+    defaults, then ``@pytest.mark.lesson_env(NAME="value", ...)`` on the test."""
+    url = db.async_url if lesson_info.driver == "async" else db.url
+    marker = request.node.get_closest_marker("lesson_env")
+    return {"DATABASE_URL": url, **lesson_env_defaults, **(marker.kwargs if marker else {})}
 
 
 @pytest.fixture
@@ -345,7 +320,7 @@ def forget_lesson_modules(folder: Path) -> None:
 class LoadedLesson:
     """The lesson, imported afresh for one test. ``lesson.models`` imports ``models``."""
 
-    def __init__(self, info: workbook.Lesson, folder: Path) -> None:
+    def __init__(self, info: manifest.Lesson, folder: Path) -> None:
         self.info = info
         self.dir = folder
         self.app_module, _, self.app_name = info.app.partition(":")
@@ -399,7 +374,7 @@ def release(engine: Engine | AsyncEngine) -> None:
 
 
 def import_lesson(
-    info: workbook.Lesson,
+    info: manifest.Lesson,
     folder: Path,
     expected: list[tuple[type[Warning], str]],
 ) -> LoadedLesson:
@@ -423,7 +398,7 @@ def import_lesson(
 
 @pytest.fixture
 def lesson(
-    lesson_info: workbook.Lesson,
+    lesson_info: manifest.Lesson,
     lesson_dir: Path,
     lesson_env: dict[str, str],
     lesson_import_warnings: list[tuple[type[Warning], str]],
@@ -504,6 +479,31 @@ def create_hero() -> Callable[..., Any]:
 
 
 @pytest.fixture
+def create_team() -> Callable[..., Any]:
+    """``create_team(client, "Preventers")``: POST a team, assert 200, return the JSON.
+
+    The headquarters default to ``"<name> HQ"``; other fields go in as keywords. With an
+    ``httpx.AsyncClient`` it returns an awaitable, like ``create_hero``.
+    """
+
+    def check(response: httpx.Response) -> Any:
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def _create(client: Any, name: str, headquarters: str | None = None, **extra: Any) -> Any:
+        body = {"name": name, "headquarters": headquarters or f"{name} HQ", **extra}
+        if isinstance(client, httpx.AsyncClient):
+
+            async def post() -> Any:
+                return check(await client.post("/teams/", json=body))
+
+            return post()
+        return check(client.post("/teams/", json=body))
+
+    return _create
+
+
+@pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
@@ -513,6 +513,15 @@ async def async_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx.AsyncClient on the app, with its lifespan run (ASGITransport does not)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
+            yield ac
+
+
+@pytest.fixture
+async def raw_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``async_client``, but an unhandled error comes back as the 500 a real client gets."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
             yield ac
 

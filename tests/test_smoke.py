@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import workbook
+
+import manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "smoke_lesson" not in metafunc.fixturenames:
         return
-    lessons = workbook.load_lessons()
+    lessons = manifest.load_lessons()
     named = {Path(arg).resolve().name for arg in metafunc.config.args}
     chosen = [lesson for lesson in lessons if lesson.slug in named] or lessons
     metafunc.parametrize("smoke_lesson", chosen, ids=[lesson.slug for lesson in chosen])

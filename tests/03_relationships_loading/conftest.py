@@ -7,18 +7,6 @@ import pytest
 
 
 @pytest.fixture
-def create_team() -> Callable[..., dict[str, Any]]:
-    """``create_team(client, "Preventers")``: POST a team, assert 200, return the JSON."""
-
-    def _create(client: Any, name: str, headquarters: str = "Sharp Tower") -> Any:
-        response = client.post("/teams/", json={"name": name, "headquarters": headquarters})
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    return _create
-
-
-@pytest.fixture
 def create_power() -> Callable[..., dict[str, Any]]:
     """``create_power(client, "Flight")``: POST a power, assert 200, return the JSON."""
 

@@ -6,19 +6,6 @@ from typing import Any
 import pytest
 
 
-@pytest.fixture
-def create_team() -> Callable[..., dict[str, Any]]:
-    """``create_team(client, "Preventers")``: POST a team, assert 200, return the JSON."""
-
-    def _create(client: Any, name: str, headquarters: str | None = None) -> Any:
-        body = {"name": name, "headquarters": headquarters or f"{name} HQ"}
-        response = client.post("/teams/", json=body)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    return _create
-
-
 def response_properties(spec: dict[str, Any]) -> dict[str, set[str]]:
     """Per response ("GET /heroes/{hero_id} 200"), every property name its schema can hold.
 

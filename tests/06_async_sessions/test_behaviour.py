@@ -101,9 +101,11 @@ async def test_the_engine_is_disposed_at_shutdown(app, lesson):
     assert lesson.database.engine.pool is not pool, "and gave the engine a fresh, empty pool"
 
 
-async def test_every_request_gives_its_connection_back_to_the_pool(async_client, lesson, post_hero):
+async def test_every_request_gives_its_connection_back_to_the_pool(
+    async_client, lesson, create_hero
+):
     for i in range(5):
-        await post_hero(async_client, f"Hero {i}")
+        await create_hero(async_client, f"Hero {i}")
         await async_client.get(f"/heroes/{i + 1}")
     await async_client.post("/heroes/", json={"name": "Hero 1", "secret_name": "x"})  # a 409
     await async_client.get("/heroes/999")  # a 404
@@ -171,7 +173,7 @@ async def test_a_request_that_raises_after_writing_leaves_nothing_behind(
 
 
 async def test_a_request_answered_with_an_http_error_after_writing_is_rolled_back(
-    async_client, failing_routes, lesson, stored, post_hero
+    async_client, failing_routes, lesson, stored, create_hero
 ):
     response = await async_client.post(
         "/heroes-then-refuse/", json={"name": "Ghost", "secret_name": "x"}
@@ -179,7 +181,7 @@ async def test_a_request_answered_with_an_http_error_after_writing_is_rolled_bac
     assert (response.status_code, response.json()) == (400, {"detail": "changed my mind"})
     assert failing_routes != [], "the hero was written (flushed) before the error"
     assert stored(select(lesson.models.Hero)) == []
-    await post_hero(async_client, "Ghost")  # the name is free: nothing was left behind
+    await create_hero(async_client, "Ghost")  # the name is free: nothing was left behind
     assert stored(select(lesson.models.Hero.name)) == ["Ghost"]
 
 
@@ -203,9 +205,9 @@ def unflushed_duplicate_routes(app, lesson):
 
 
 async def test_the_commit_runs_before_the_response_so_a_failed_commit_is_never_a_200(
-    raw_client, async_client, unflushed_duplicate_routes, lesson, stored, post_hero
+    raw_client, async_client, unflushed_duplicate_routes, lesson, stored, create_hero
 ):
-    await post_hero(raw_client, "Deadpond")
+    await create_hero(raw_client, "Deadpond")
     response = await raw_client.post("/lesson-scope/")
     assert (response.status_code, response.text) == (500, "Internal Server Error")
     with pytest.raises(IntegrityError):
@@ -217,7 +219,7 @@ async def test_the_commit_runs_before_the_response_so_a_failed_commit_is_never_a
 
 
 async def test_responses_are_built_before_the_commit_so_the_routes_never_read_expired_objects(
-    app, lesson, monkeypatch, post_hero, post_team
+    app, lesson, monkeypatch, create_hero, create_team
 ):
     # Even with the default expire_on_commit=True, the lesson's routes work: the dependency
     # commits after the response is built. The setting guards code that commits itself (M2).
@@ -226,8 +228,8 @@ async def test_responses_are_built_before_the_commit_so_the_routes_never_read_ex
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            team = await post_team(client, "Preventers")
-            hero = await post_hero(client, "Rusty-Man", team_id=team["id"])
+            team = await create_team(client, "Preventers")
+            hero = await create_hero(client, "Rusty-Man", team_id=team["id"])
             response = await client.patch(f"/heroes/{hero['id']}", json={"age": 48})
             assert response.json() == {**hero, "age": 48}
             assert (await client.get(f"/teams/{team['id']}")).json()["heroes"] == [
@@ -239,12 +241,12 @@ async def test_responses_are_built_before_the_commit_so_the_routes_never_read_ex
 
 
 async def test_read_team_loads_its_heroes_with_selectinload_in_2_statements(
-    async_client, lesson, post_hero, post_team, count_statements
+    async_client, lesson, create_hero, create_team, count_statements
 ):
-    team = await post_team(async_client, "Preventers", "Sharp Tower")
-    await post_hero(async_client, "Rusty-Man", age=48, team_id=team["id"])
-    await post_hero(async_client, "Deadpond")
-    await post_hero(async_client, "Tarantula", age=32, team_id=team["id"])
+    team = await create_team(async_client, "Preventers", "Sharp Tower")
+    await create_hero(async_client, "Rusty-Man", age=48, team_id=team["id"])
+    await create_hero(async_client, "Deadpond")
+    await create_hero(async_client, "Tarantula", age=32, team_id=team["id"])
     with count_statements(lesson.database.engine) as log:
         response = await async_client.get(f"/teams/{team['id']}")
     assert response.json() == {
@@ -262,10 +264,10 @@ async def test_read_team_loads_its_heroes_with_selectinload_in_2_statements(
 
 
 async def test_read_hero_loads_its_team_with_selectinload_in_2_statements(
-    async_client, lesson, post_hero, post_team, count_statements
+    async_client, lesson, create_hero, create_team, count_statements
 ):
-    team = await post_team(async_client, "Preventers", "Sharp Tower")
-    hero = await post_hero(async_client, "Rusty-Man", age=48, team_id=team["id"])
+    team = await create_team(async_client, "Preventers", "Sharp Tower")
+    hero = await create_hero(async_client, "Rusty-Man", age=48, team_id=team["id"])
     with count_statements(lesson.database.engine) as log:
         response = await async_client.get(f"/heroes/{hero['id']}")
     assert response.json() == {
@@ -276,22 +278,24 @@ async def test_read_hero_loads_its_team_with_selectinload_in_2_statements(
         "team": {"id": team["id"], "name": "Preventers", "headquarters": "Sharp Tower"},
     }
     assert log.count == 2, f"one SELECT for the hero, one for its team:\n{log}"
-    loner = await post_hero(async_client, "Deadpond")
+    loner = await create_hero(async_client, "Deadpond")
     assert (await async_client.get(f"/heroes/{loner['id']}")).json()["team"] is None
 
 
-async def test_the_nesting_goes_one_level_each_way_and_stops(async_client, post_hero, post_team):
-    team = await post_team(async_client, "Preventers")
-    hero = await post_hero(async_client, "Rusty-Man", team_id=team["id"])
+async def test_the_nesting_goes_one_level_each_way_and_stops(
+    async_client, create_hero, create_team
+):
+    team = await create_team(async_client, "Preventers")
+    hero = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
     assert "heroes" not in (await async_client.get(f"/heroes/{hero['id']}")).json()["team"]
     assert "team" not in (await async_client.get(f"/teams/{team['id']}")).json()["heroes"][0]
 
 
 async def test_awaitable_attrs_loads_a_relationship_inside_an_await(
-    async_client, lesson, post_hero, post_team, count_statements
+    async_client, lesson, create_hero, create_team, count_statements
 ):
-    team = await post_team(async_client, "Preventers")
-    hero = await post_hero(async_client, "Rusty-Man", team_id=team["id"])
+    team = await create_team(async_client, "Preventers")
+    hero = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
     async with lesson.database.SessionLocal() as session:
         db_hero = await session.get(lesson.models.Hero, hero["id"])
         with count_statements(lesson.database.engine) as log:
@@ -316,17 +320,17 @@ async def test_create_returns_the_hero_with_an_id_generated_by_the_database(
     assert stored(select(lesson.models.Hero.id)) == [1], "the id in the body was ignored"
 
 
-async def test_list_is_in_insertion_order_with_offset_and_limit(async_client, post_hero):
-    names = [(await post_hero(async_client, f"Hero {i}"))["name"] for i in range(5)]
+async def test_list_is_in_insertion_order_with_offset_and_limit(async_client, create_hero):
+    names = [(await create_hero(async_client, f"Hero {i}"))["name"] for i in range(5)]
     assert [h["name"] for h in (await async_client.get("/heroes/")).json()] == names
     page = (await async_client.get("/heroes/", params={"offset": 1, "limit": 2})).json()
     assert [h["name"] for h in page] == names[1:3]
 
 
-async def test_list_filters_by_age_range_and_name(async_client, post_hero):
-    await post_hero(async_client, "Deadpond", age=48)
-    await post_hero(async_client, "Spider-Boy", age=16)
-    await post_hero(async_client, "Rusty-Man")
+async def test_list_filters_by_age_range_and_name(async_client, create_hero):
+    await create_hero(async_client, "Deadpond", age=48)
+    await create_hero(async_client, "Spider-Boy", age=16)
+    await create_hero(async_client, "Rusty-Man")
     params = {"min_age": 10, "max_age": 20}
     assert [h["name"] for h in (await async_client.get("/heroes/", params=params)).json()] == [
         "Spider-Boy"
@@ -345,9 +349,9 @@ async def test_missing_hero_and_team_are_404(async_client):
 
 
 async def test_patch_changes_only_the_fields_sent_and_null_clears_age(
-    async_client, lesson, post_hero, stored
+    async_client, lesson, create_hero, stored
 ):
-    hero = await post_hero(async_client, "Spider-Boy", secret_name="Pedro Parqueador", age=16)
+    hero = await create_hero(async_client, "Spider-Boy", secret_name="Pedro Parqueador", age=16)
     response = await async_client.patch(f"/heroes/{hero['id']}", json={"name": "Spider-Youngster"})
     assert response.json() == {**hero, "name": "Spider-Youngster"}
     response = await async_client.patch(f"/heroes/{hero['id']}", json={"age": None})
@@ -358,17 +362,17 @@ async def test_patch_changes_only_the_fields_sent_and_null_clears_age(
     ]
 
 
-async def test_delete_answers_ok_and_the_row_is_gone(async_client, lesson, post_hero, stored):
-    hero = await post_hero(async_client, "Tarantula")
+async def test_delete_answers_ok_and_the_row_is_gone(async_client, lesson, create_hero, stored):
+    hero = await create_hero(async_client, "Tarantula")
     assert (await async_client.delete(f"/heroes/{hero['id']}")).json() == {"ok": True}
     assert stored(select(lesson.models.Hero)) == []
 
 
 async def test_duplicate_names_are_409_and_the_session_stays_usable(
-    async_client, post_hero, post_team
+    async_client, create_hero, create_team
 ):
-    await post_hero(async_client, "Deadpond")
-    hero = await post_hero(async_client, "Rusty-Man")
+    await create_hero(async_client, "Deadpond")
+    hero = await create_hero(async_client, "Rusty-Man")
     response = await async_client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
     assert (response.status_code, response.json()) == (
         409,
@@ -376,13 +380,13 @@ async def test_duplicate_names_are_409_and_the_session_stays_usable(
     )
     response = await async_client.patch(f"/heroes/{hero['id']}", json={"name": "Deadpond"})
     assert response.status_code == 409
-    await post_team(async_client, "Preventers")
+    await create_team(async_client, "Preventers")
     response = await async_client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
     assert (response.status_code, response.json()) == (
         409,
         {"detail": "A team named 'Preventers' already exists"},
     )
-    await post_hero(async_client, "Tarantula")
+    await create_hero(async_client, "Tarantula")
     names = [h["name"] for h in (await async_client.get("/heroes/")).json()]
     assert names == ["Deadpond", "Rusty-Man", "Tarantula"]
 
@@ -417,9 +421,9 @@ BAD_REQUESTS = [
 ]
 
 
-async def test_bad_input_is_422_never_a_500(raw_client, post_hero, post_team):
-    await post_team(raw_client, "Preventers")
-    await post_hero(raw_client, "Deadpond")
+async def test_bad_input_is_422_never_a_500(raw_client, create_hero, create_team):
+    await create_team(raw_client, "Preventers")
+    await create_hero(raw_client, "Deadpond")
     answers = [
         (method, url, body, (await raw_client.request(method, url, json=body)).status_code)
         for method, url, body in BAD_REQUESTS
@@ -446,10 +450,10 @@ NUL_INPUTS = [
 
 @pytest.mark.parametrize(("method", "url", "body", "loc"), NUL_INPUTS)
 async def test_a_nul_character_in_any_string_input_is_422_never_a_500(
-    raw_client, post_hero, post_team, method, url, body, loc
+    raw_client, create_hero, create_team, method, url, body, loc
 ):
-    team = await post_team(raw_client, "Preventers")
-    hero = await post_hero(raw_client, "Deadpond")
+    team = await create_team(raw_client, "Preventers")
+    hero = await create_hero(raw_client, "Deadpond")
     response = await raw_client.request(method, url, json=body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == loc
@@ -458,17 +462,19 @@ async def test_a_nul_character_in_any_string_input_is_422_never_a_500(
     assert (await raw_client.get("/teams/")).json() == [team]
 
 
-async def test_a_team_id_that_does_not_exist_is_422(async_client, post_hero):
+async def test_a_team_id_that_does_not_exist_is_422(async_client, create_hero):
     body = {"name": "Deadpond", "secret_name": "x", "team_id": 999}
     response = await async_client.post("/heroes/", json=body)
     assert (response.status_code, response.json()) == (422, {"detail": "Team 999 does not exist"})
 
 
 async def test_secret_name_is_stored_but_in_no_response(
-    async_client, lesson, post_hero, post_team, stored
+    async_client, lesson, create_hero, create_team, stored
 ):
-    team = await post_team(async_client, "Preventers")
-    hero = await post_hero(async_client, "Rusty-Man", secret_name="Tommy Sharp", team_id=team["id"])
+    team = await create_team(async_client, "Preventers")
+    hero = await create_hero(
+        async_client, "Rusty-Man", secret_name="Tommy Sharp", team_id=team["id"]
+    )
     responses = [
         hero,
         (await async_client.get("/heroes/")).json(),
@@ -484,24 +490,27 @@ async def test_secret_name_is_stored_but_in_no_response(
 # ---------------------------------------------------------------- teams, as in 05
 
 
-async def test_patch_team_changes_only_the_fields_sent(async_client, post_team):
-    team = await post_team(async_client, "Preventers", "Sharp Tower")
+async def test_patch_team_changes_only_the_fields_sent(async_client, create_team):
+    team = await create_team(async_client, "Preventers", "Sharp Tower")
     response = await async_client.patch(f"/teams/{team['id']}", json={"headquarters": "Tower"})
     assert response.json() == {"id": team["id"], "name": "Preventers", "headquarters": "Tower"}
 
 
-async def test_team_heroes_is_a_page_of_the_teams_heroes(async_client, post_hero, post_team):
-    team = await post_team(async_client, "Preventers")
+async def test_team_heroes_is_a_page_of_the_teams_heroes(async_client, create_hero, create_team):
+    team = await create_team(async_client, "Preventers")
     for name in ("Rusty-Man", "Tarantula", "Black Lion"):
-        await post_hero(async_client, name, team_id=team["id"])
-    await post_hero(async_client, "Deadpond")
+        await create_hero(async_client, name, team_id=team["id"])
+    await create_hero(async_client, "Deadpond")
     page = (await async_client.get(f"/teams/{team['id']}/heroes", params={"offset": 1})).json()
     assert [h["name"] for h in page] == ["Tarantula", "Black Lion"]
 
 
-async def test_patch_moves_a_hero_between_teams(async_client, post_hero, post_team):
-    first, second = await post_team(async_client, "Preventers"), await post_team(async_client, "Z")
-    hero = await post_hero(async_client, "Rusty-Man", team_id=first["id"])
+async def test_patch_moves_a_hero_between_teams(async_client, create_hero, create_team):
+    first, second = (
+        await create_team(async_client, "Preventers"),
+        await create_team(async_client, "Z"),
+    )
+    hero = await create_hero(async_client, "Rusty-Man", team_id=first["id"])
     await async_client.patch(f"/heroes/{hero['id']}", json={"team_id": second["id"]})
     assert (await async_client.get(f"/teams/{first['id']}")).json()["heroes"] == []
     moved = (await async_client.get(f"/heroes/{hero['id']}")).json()
@@ -509,9 +518,9 @@ async def test_patch_moves_a_hero_between_teams(async_client, post_hero, post_te
 
 
 async def test_deleting_a_team_keeps_its_heroes_with_no_team(
-    async_client, lesson, post_hero, post_team, stored
+    async_client, lesson, create_hero, create_team, stored
 ):
-    team = await post_team(async_client, "Preventers")
-    await post_hero(async_client, "Rusty-Man", team_id=team["id"])
+    team = await create_team(async_client, "Preventers")
+    await create_hero(async_client, "Rusty-Man", team_id=team["id"])
     assert (await async_client.delete(f"/teams/{team['id']}")).json() == {"ok": True}
     assert stored(select(lesson.models.Hero.team_id)) == [None]

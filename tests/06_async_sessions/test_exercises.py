@@ -122,8 +122,8 @@ async def test_exercise_2_teammates_are_the_other_heroes_of_the_team(async_clien
 
 
 @pytest.mark.exercise(2)
-async def test_exercise_2_a_hero_without_a_team_has_no_teammates(async_client, post_hero):
-    hero = await post_hero(async_client, "Deadpond")
+async def test_exercise_2_a_hero_without_a_team_has_no_teammates(async_client, create_hero):
+    hero = await create_hero(async_client, "Deadpond")
     response = await get(async_client, f"/heroes/{hero['id']}/teammates", TEAMMATES)
     assert (response.status_code, response.json()) == (200, []), (
         "a hero with no team has no teammates: when the awaited team is None, return []"

@@ -38,10 +38,10 @@ def lazy_load_error(db):
 
 
 @pytest.fixture
-async def rusty_man(async_client, post_hero, post_team):
+async def rusty_man(async_client, create_hero, create_team):
     """A hero on a team, created over HTTP; its id."""
-    team = await post_team(async_client, "Preventers", "Sharp Tower")
-    return (await post_hero(async_client, "Rusty-Man", "Tommy Sharp", team_id=team["id"]))["id"]
+    team = await create_team(async_client, "Preventers", "Sharp Tower")
+    return (await create_hero(async_client, "Rusty-Man", "Tommy Sharp", team_id=team["id"]))["id"]
 
 
 # ---------------------------------------------------------------- M1: lazy loading
@@ -90,17 +90,17 @@ async def test_m1_returned_from_a_route_it_fails_while_the_response_is_built(
 
 
 async def test_m1_the_client_sees_a_bare_500(
-    raw_client, lazy_route, post_hero, post_team, unawaited_cursor
+    raw_client, lazy_route, create_hero, create_team, unawaited_cursor
 ):
-    team = await post_team(raw_client, "Preventers")
-    hero = await post_hero(raw_client, "Rusty-Man", team_id=team["id"])
+    team = await create_team(raw_client, "Preventers")
+    hero = await create_hero(raw_client, "Rusty-Man", team_id=team["id"])
     with unawaited_cursor():
         response = await raw_client.get(lazy_route.format(hero_id=hero["id"]))
     assert (response.status_code, response.text) == (500, "Internal Server Error")
 
 
-async def test_m1_it_only_fails_once_the_hero_has_a_team(async_client, lazy_route, post_hero):
-    hero = await post_hero(async_client, "Deadpond")  # team_id NULL: nothing to load, no SQL
+async def test_m1_it_only_fails_once_the_hero_has_a_team(async_client, lazy_route, create_hero):
+    hero = await create_hero(async_client, "Deadpond")  # team_id NULL: nothing to load, no SQL
     response = await async_client.get(lazy_route.format(hero_id=hero["id"]))
     assert (response.status_code, response.json()["team"]) == (200, None)
 
@@ -211,10 +211,10 @@ ENGINES = {
 
 
 @pytest.fixture(params=list(ENGINES))
-async def provisioning_engine(request, db, async_client, post_hero):
+async def provisioning_engine(request, db, async_client, create_hero):
     """Two heroes, and an engine on which a session's first query must await a connection."""
-    await post_hero(async_client, "Deadpond")
-    await post_hero(async_client, "Rusty-Man")
+    await create_hero(async_client, "Deadpond")
+    await create_hero(async_client, "Rusty-Man")
     options, warm_up = ENGINES[request.param]
     engine = create_async_engine(db.async_url, **options)
     if warm_up:
@@ -241,9 +241,9 @@ async def test_m3_one_session_shared_by_gather_is_an_invalid_request_error(
     )
 
 
-async def test_m3_one_session_per_task_runs_concurrently(async_client, post_hero, lesson, db):
-    await post_hero(async_client, "Deadpond")
-    await post_hero(async_client, "Rusty-Man")
+async def test_m3_one_session_per_task_runs_concurrently(async_client, create_hero, lesson, db):
+    await create_hero(async_client, "Deadpond")
+    await create_hero(async_client, "Rusty-Man")
     engine = create_async_engine(db.async_url, poolclass=NullPool)  # M3's most hostile engine
     sessions = async_sessionmaker(engine, class_=AsyncSession)
 

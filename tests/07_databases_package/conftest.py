@@ -2,44 +2,12 @@
 counter of the queries encode/databases sends."""
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
-
-
-@pytest.fixture
-def post_team() -> Callable[..., Any]:
-    """``await post_team(client, "Preventers")``: POST a team, assert 200, return the JSON."""
-
-    async def _post(
-        client: httpx.AsyncClient, name: str, headquarters: str | None = None, **extra: Any
-    ) -> Any:
-        body = {"name": name, "headquarters": headquarters or f"{name} HQ", **extra}
-        response = await client.post("/teams/", json=body)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    return _post
-
-
-@pytest.fixture
-def post_hero(create_hero: Callable[..., Any]) -> Callable[..., Any]:
-    """``await post_hero(client, "Deadpond", age=48)``: the harness's ``create_hero``, which
-    returns an awaitable for an async client (POST a hero, assert 200, return the JSON)."""
-    return create_hero
-
-
-@pytest.fixture
-async def raw_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Like ``async_client``, but an unhandled error comes back as the 500 a real client gets."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
-            yield ac
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ async def test_a_sync_sqlite_url_suits_databases_but_not_the_table_creation(
 
 @pytest.mark.postgres_only
 async def test_a_psycopg_url_works_too_and_databases_still_runs_on_asyncpg(
-    reimport, db, monkeypatch, post_hero
+    reimport, db, monkeypatch, create_hero
 ):
     monkeypatch.setenv("DATABASE_URL", db.url)  # postgresql+psycopg://...
     main = reimport("main")
@@ -113,7 +113,7 @@ async def test_a_psycopg_url_works_too_and_databases_still_runs_on_asyncpg(
     async with main.app.router.lifespan_context(main.app):
         transport = httpx.ASGITransport(app=main.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            hero = await post_hero(client, "Deadpond")
+            hero = await create_hero(client, "Deadpond")
             assert (await client.get(f"/heroes/{hero['id']}")).json()["name"] == "Deadpond"
 
 
@@ -172,12 +172,12 @@ async def test_on_postgresql_connect_opens_a_pool_of_ten_and_disconnect_closes_i
 
 @pytest.mark.sqlite_only
 async def test_on_sqlite_every_query_outside_a_transaction_opens_its_own_connection(
-    async_client, post_hero, post_team, monkeypatch
+    async_client, create_hero, create_team, monkeypatch
 ):
     import aiosqlite
 
-    team = await post_team(async_client, "Preventers")
-    await post_hero(async_client, "Rusty-Man", team_id=team["id"])
+    team = await create_team(async_client, "Preventers")
+    await create_hero(async_client, "Rusty-Man", team_id=team["id"])
     opened = []
     connect = aiosqlite.connect
 
@@ -197,8 +197,8 @@ async def test_on_sqlite_every_query_outside_a_transaction_opens_its_own_connect
 # ---------------------------------------------------------------- rows, raw SQL, transactions
 
 
-async def test_rows_map_to_pydantic_models_through_row_mapping(async_client, lesson, post_hero):
-    await post_hero(async_client, "Deadpond", "Dive Wilson", age=48)
+async def test_rows_map_to_pydantic_models_through_row_mapping(async_client, lesson, create_hero):
+    await create_hero(async_client, "Deadpond", "Dive Wilson", age=48)
     database, crud = lesson.database.database, lesson.crud
     row = await database.fetch_one(select(*crud.HERO_COLUMNS))
     assert dict(row._mapping) == {"id": 1, "name": "Deadpond", "age": 48, "team_id": None}
@@ -223,12 +223,12 @@ async def test_each_statement_outside_a_transaction_commits_on_its_own(
 
 
 @pytest.fixture
-async def preventers(async_client, post_hero, post_team):
+async def preventers(async_client, create_hero, create_team):
     """A team with two heroes, and a hero without a team."""
-    team = await post_team(async_client, "Preventers", "Sharp Tower")
-    await post_hero(async_client, "Rusty-Man", team_id=team["id"])
-    await post_hero(async_client, "Tarantula", team_id=team["id"])
-    await post_hero(async_client, "Deadpond")
+    team = await create_team(async_client, "Preventers", "Sharp Tower")
+    await create_hero(async_client, "Rusty-Man", team_id=team["id"])
+    await create_hero(async_client, "Tarantula", team_id=team["id"])
+    await create_hero(async_client, "Deadpond")
     return team
 
 
@@ -274,15 +274,15 @@ async def test_without_the_transaction_the_first_statement_stays(
 
 
 async def test_raw_sql_with_bind_parameters_is_safe_with_hostile_input(
-    async_client, lesson, post_hero, post_team, stored
+    async_client, lesson, create_hero, create_team, stored
 ):
-    await post_hero(async_client, "Deadpond")
-    await post_hero(async_client, "Rusty-Man")
+    await create_hero(async_client, "Deadpond")
+    await create_hero(async_client, "Rusty-Man")
     database = lesson.database.database
     assert await lesson.crud.find_heroes(database, HOSTILE) == [], "no hero has that name"
     assert [h.name for h in await lesson.crud.find_heroes(database, "Deadpond")] == ["Deadpond"]
     # create_team sends the name as a bind parameter: stored exactly as given, nothing else.
-    team = await post_team(async_client, HOSTILE, "x', 'y'); DROP TABLE hero; --")
+    team = await create_team(async_client, HOSTILE, "x', 'y'); DROP TABLE hero; --")
     assert (await async_client.get(f"/teams/{team['id']}")).json()["name"] == HOSTILE
     team_table, hero_table = lesson.models.team_table, lesson.models.hero_table
     assert stored(select(team_table.c.name, team_table.c.headquarters)) == [
@@ -291,9 +291,9 @@ async def test_raw_sql_with_bind_parameters_is_safe_with_hostile_input(
     assert stored(select(hero_table.c.name)) == ["Deadpond", "Rusty-Man"]
 
 
-async def test_team_active_is_a_real_boolean_in_every_response(async_client, post_team):
-    team = await post_team(async_client, "Preventers")
-    retired = await post_team(async_client, "Old Guard", active=False)
+async def test_team_active_is_a_real_boolean_in_every_response(async_client, create_team):
+    team = await create_team(async_client, "Preventers")
+    retired = await create_team(async_client, "Old Guard", active=False)
     assert (team["active"], retired["active"]) == (True, False)
     assert [t["active"] for t in (await async_client.get("/teams/")).json()] == [True, False]
     assert (await async_client.get(f"/teams/{retired['id']}")).json()["active"] is False
@@ -331,11 +331,11 @@ async def test_the_forward_module_runs_on_sqlalchemys_async_engine(forward, db):
 
 
 async def test_forward_and_crud_give_the_same_heroes(
-    async_client, forward, lesson, post_hero, post_team
+    async_client, forward, lesson, create_hero, create_team
 ):
-    team = await post_team(async_client, "Preventers")
+    team = await create_team(async_client, "Preventers")
     for name, age in [("Deadpond", 48), ("Spider-Boy", 16), ("Rusty-Man", None), ("50%", 5)]:
-        await post_hero(async_client, name, age=age, team_id=team["id"])
+        await create_hero(async_client, name, age=age, team_id=team["id"])
     database, crud = lesson.database.database, lesson.crud
     queries = [{}, {"offset": 1, "limit": 2}, {"min_age": 10, "max_age": 20}, {"q": "MAN"}]
     queries.append({"q": "%"})  # autoescape: a literal percent sign, not a wildcard
@@ -347,10 +347,10 @@ async def test_forward_and_crud_give_the_same_heroes(
 
 
 async def test_forward_and_crud_give_the_same_teams_with_real_booleans(
-    async_client, forward, lesson, post_team
+    async_client, forward, lesson, create_team
 ):
-    await post_team(async_client, "Preventers")
-    await post_team(async_client, "Old Guard", active=False)
+    await create_team(async_client, "Preventers")
+    await create_team(async_client, "Old Guard", active=False)
     async with forward.engine.connect() as connection:
         teams = await forward.get_teams(connection)
         assert teams == await lesson.crud.get_teams(lesson.database.database)
@@ -391,7 +391,7 @@ async def test_forward_rolls_back_engine_begin_when_the_block_raises(
 
 
 async def test_read_team_and_read_hero_take_2_queries(
-    async_client, preventers, count_queries, post_hero
+    async_client, preventers, count_queries, create_hero
 ):
     with count_queries() as log:
         response = await async_client.get(f"/teams/{preventers['id']}")
@@ -405,12 +405,12 @@ async def test_read_team_and_read_hero_take_2_queries(
 
 
 async def test_rosters_take_2_queries_for_10_teams(
-    async_client, post_team, post_hero, count_queries
+    async_client, create_team, create_hero, count_queries
 ):
     for t in range(10):
-        team = await post_team(async_client, f"Team {t}")
+        team = await create_team(async_client, f"Team {t}")
         for h in range(2):
-            await post_hero(async_client, f"Hero {t}-{h}", team_id=team["id"])
+            await create_hero(async_client, f"Hero {t}-{h}", team_id=team["id"])
     with count_queries() as log:
         rosters = (await async_client.get("/rosters/")).json()
     assert [len(team["heroes"]) for team in rosters] == [2] * 10
@@ -443,17 +443,17 @@ async def test_create_returns_the_hero_with_an_id_generated_by_the_database(
     assert stored(select(lesson.models.hero_table.c.id)) == [1], "the id in the body was ignored"
 
 
-async def test_list_is_in_insertion_order_with_offset_and_limit(async_client, post_hero):
-    names = [(await post_hero(async_client, f"Hero {i}"))["name"] for i in range(5)]
+async def test_list_is_in_insertion_order_with_offset_and_limit(async_client, create_hero):
+    names = [(await create_hero(async_client, f"Hero {i}"))["name"] for i in range(5)]
     assert [h["name"] for h in (await async_client.get("/heroes/")).json()] == names
     page = (await async_client.get("/heroes/", params={"offset": 1, "limit": 2})).json()
     assert [h["name"] for h in page] == names[1:3]
 
 
-async def test_list_filters_by_age_range_and_name(async_client, post_hero):
-    await post_hero(async_client, "Deadpond", age=48)
-    await post_hero(async_client, "Spider-Boy", age=16)
-    await post_hero(async_client, "Rusty-Man")
+async def test_list_filters_by_age_range_and_name(async_client, create_hero):
+    await create_hero(async_client, "Deadpond", age=48)
+    await create_hero(async_client, "Spider-Boy", age=16)
+    await create_hero(async_client, "Rusty-Man")
     params = {"min_age": 10, "max_age": 20}
     assert [h["name"] for h in (await async_client.get("/heroes/", params=params)).json()] == [
         "Spider-Boy"
@@ -472,9 +472,9 @@ async def test_missing_hero_and_team_are_404(async_client):
 
 
 async def test_patch_changes_only_the_fields_sent_and_null_clears_age(
-    async_client, lesson, post_hero, stored
+    async_client, lesson, create_hero, stored
 ):
-    hero = await post_hero(async_client, "Spider-Boy", secret_name="Pedro Parqueador", age=16)
+    hero = await create_hero(async_client, "Spider-Boy", secret_name="Pedro Parqueador", age=16)
     response = await async_client.patch(f"/heroes/{hero['id']}", json={"name": "Spider-Youngster"})
     assert response.json() == {**hero, "name": "Spider-Youngster"}
     response = await async_client.patch(f"/heroes/{hero['id']}", json={"age": None})
@@ -486,15 +486,15 @@ async def test_patch_changes_only_the_fields_sent_and_null_clears_age(
     ]
 
 
-async def test_delete_answers_ok_and_the_row_is_gone(async_client, lesson, post_hero, stored):
-    hero = await post_hero(async_client, "Tarantula")
+async def test_delete_answers_ok_and_the_row_is_gone(async_client, lesson, create_hero, stored):
+    hero = await create_hero(async_client, "Tarantula")
     assert (await async_client.delete(f"/heroes/{hero['id']}")).json() == {"ok": True}
     assert stored(select(lesson.models.hero_table.c.id)) == []
 
 
-async def test_duplicate_names_are_409_on_both_drivers(async_client, post_hero, post_team):
-    await post_hero(async_client, "Deadpond")
-    hero = await post_hero(async_client, "Rusty-Man")
+async def test_duplicate_names_are_409_on_both_drivers(async_client, create_hero, create_team):
+    await create_hero(async_client, "Deadpond")
+    hero = await create_hero(async_client, "Rusty-Man")
     response = await async_client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
     assert (response.status_code, response.json()) == (
         409,
@@ -502,16 +502,16 @@ async def test_duplicate_names_are_409_on_both_drivers(async_client, post_hero, 
     )
     response = await async_client.patch(f"/heroes/{hero['id']}", json={"name": "Deadpond"})
     assert response.status_code == 409
-    team = await post_team(async_client, "Preventers")
+    team = await create_team(async_client, "Preventers")
     response = await async_client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
     assert (response.status_code, response.json()) == (
         409,
         {"detail": "A team named 'Preventers' already exists"},
     )
-    other = await post_team(async_client, "Z")
+    other = await create_team(async_client, "Z")
     response = await async_client.patch(f"/teams/{other['id']}", json={"name": team["name"]})
     assert response.status_code == 409
-    await post_hero(async_client, "Tarantula")
+    await create_hero(async_client, "Tarantula")
     names = [h["name"] for h in (await async_client.get("/heroes/")).json()]
     assert names == ["Deadpond", "Rusty-Man", "Tarantula"]
 
@@ -550,9 +550,9 @@ BAD_REQUESTS = [
 ]
 
 
-async def test_bad_input_is_422_never_a_500(raw_client, post_hero, post_team):
-    await post_team(raw_client, "Preventers")
-    await post_hero(raw_client, "Deadpond")
+async def test_bad_input_is_422_never_a_500(raw_client, create_hero, create_team):
+    await create_team(raw_client, "Preventers")
+    await create_hero(raw_client, "Deadpond")
     answers = [
         (method, url, body, (await raw_client.request(method, url, json=body)).status_code)
         for method, url, body in BAD_REQUESTS
@@ -581,10 +581,10 @@ NUL_INPUTS = [
 
 @pytest.mark.parametrize(("method", "url", "body", "loc"), NUL_INPUTS)
 async def test_a_nul_character_in_any_string_input_is_422_never_a_500(
-    raw_client, post_hero, post_team, method, url, body, loc
+    raw_client, create_hero, create_team, method, url, body, loc
 ):
-    team = await post_team(raw_client, "Preventers")
-    hero = await post_hero(raw_client, "Deadpond")
+    team = await create_team(raw_client, "Preventers")
+    hero = await create_hero(raw_client, "Deadpond")
     response = await raw_client.request(method, url, json=body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == loc
@@ -600,10 +600,12 @@ async def test_a_team_id_that_does_not_exist_is_422(async_client):
 
 
 async def test_secret_name_is_stored_but_in_no_response(
-    async_client, lesson, post_hero, post_team, stored
+    async_client, lesson, create_hero, create_team, stored
 ):
-    team = await post_team(async_client, "Preventers")
-    hero = await post_hero(async_client, "Rusty-Man", secret_name="Tommy Sharp", team_id=team["id"])
+    team = await create_team(async_client, "Preventers")
+    hero = await create_hero(
+        async_client, "Rusty-Man", secret_name="Tommy Sharp", team_id=team["id"]
+    )
     responses = [
         hero,
         (await async_client.get("/heroes/")).json(),
@@ -621,8 +623,8 @@ async def test_secret_name_is_stored_but_in_no_response(
 # ---------------------------------------------------------------- teams, as in 06
 
 
-async def test_patch_team_changes_only_the_fields_sent(async_client, post_team):
-    team = await post_team(async_client, "Preventers", "Sharp Tower")
+async def test_patch_team_changes_only_the_fields_sent(async_client, create_team):
+    team = await create_team(async_client, "Preventers", "Sharp Tower")
     response = await async_client.patch(f"/teams/{team['id']}", json={"headquarters": "Tower"})
     assert response.json() == {
         "id": team["id"],
@@ -632,18 +634,21 @@ async def test_patch_team_changes_only_the_fields_sent(async_client, post_team):
     }
 
 
-async def test_team_heroes_is_a_page_of_the_teams_heroes(async_client, post_hero, post_team):
-    team = await post_team(async_client, "Preventers")
+async def test_team_heroes_is_a_page_of_the_teams_heroes(async_client, create_hero, create_team):
+    team = await create_team(async_client, "Preventers")
     for name in ("Rusty-Man", "Tarantula", "Black Lion"):
-        await post_hero(async_client, name, team_id=team["id"])
-    await post_hero(async_client, "Deadpond")
+        await create_hero(async_client, name, team_id=team["id"])
+    await create_hero(async_client, "Deadpond")
     page = (await async_client.get(f"/teams/{team['id']}/heroes", params={"offset": 1})).json()
     assert [h["name"] for h in page] == ["Tarantula", "Black Lion"]
 
 
-async def test_patch_moves_a_hero_between_teams(async_client, post_hero, post_team):
-    first, second = await post_team(async_client, "Preventers"), await post_team(async_client, "Z")
-    hero = await post_hero(async_client, "Rusty-Man", team_id=first["id"])
+async def test_patch_moves_a_hero_between_teams(async_client, create_hero, create_team):
+    first, second = (
+        await create_team(async_client, "Preventers"),
+        await create_team(async_client, "Z"),
+    )
+    hero = await create_hero(async_client, "Rusty-Man", team_id=first["id"])
     await async_client.patch(f"/heroes/{hero['id']}", json={"team_id": second["id"]})
     assert (await async_client.get(f"/teams/{first['id']}")).json()["heroes"] == []
     moved = (await async_client.get(f"/heroes/{hero['id']}")).json()

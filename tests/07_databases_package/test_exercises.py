@@ -35,8 +35,8 @@ def stored_names(stored, lesson):
 
 
 @pytest.mark.exercise(1)
-async def test_exercise_1_bulk_creates_every_hero_in_order(async_client, post_team, stored_names):
-    team = await post_team(async_client, "Preventers")
+async def test_exercise_1_bulk_creates_every_hero_in_order(async_client, create_team, stored_names):
+    team = await create_team(async_client, "Preventers")
     batch = [{"name": "Rusty-Man", "age": 48, "team_id": team["id"]}, {"name": "Deadpond"}]
     batch.append({"name": "Tarantula", "age": 32})
     response = await post_bulk(async_client, batch)
@@ -51,9 +51,9 @@ async def test_exercise_1_bulk_creates_every_hero_in_order(async_client, post_te
 
 @pytest.mark.exercise(1)
 async def test_exercise_1_a_taken_name_is_409_and_saves_none_of_the_batch(
-    async_client, post_hero, stored_names
+    async_client, create_hero, stored_names
 ):
-    await post_hero(async_client, "Deadpond")
+    await create_hero(async_client, "Deadpond")
     for batch in (
         [{"name": "Rusty-Man"}, {"name": "Tarantula"}, {"name": "Deadpond"}],  # taken already
         [{"name": "Black Lion"}, {"name": "Black Lion"}],  # twice in the batch
@@ -141,10 +141,10 @@ GET_TEAM = (
 
 
 @pytest.fixture
-async def forward(async_client, lesson, post_team):
+async def forward(async_client, lesson, create_team):
     """The forward module, with two teams stored; its engine is disposed afterwards."""
-    await post_team(async_client, "Preventers", "Sharp Tower")
-    await post_team(async_client, "Old Guard", "Cellar", active=False)
+    await create_team(async_client, "Preventers", "Sharp Tower")
+    await create_team(async_client, "Old Guard", "Cellar", active=False)
     yield lesson.forward
     await lesson.forward.engine.dispose()
 

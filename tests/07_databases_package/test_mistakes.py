@@ -20,10 +20,10 @@ UNION = "' UNION SELECT id, secret_name, age, team_id FROM hero --"
 
 
 @pytest.fixture
-async def three_heroes(async_client, post_hero):
+async def three_heroes(async_client, create_hero):
     for name, secret in [("Deadpond", "Dive Wilson"), ("Rusty-Man", "Tommy Sharp")]:
-        await post_hero(async_client, name, secret)
-    await post_hero(async_client, "Spider-Boy", "Pedro Parqueador")
+        await create_hero(async_client, name, secret)
+    await create_hero(async_client, "Spider-Boy", "Pedro Parqueador")
 
 
 # ---------------------------------------------------------------- M1: SQL built with an f-string
@@ -131,8 +131,8 @@ async def test_m2_the_lessons_guard_gives_one_clear_error_on_every_backend(
     assert str(info.value) == "The database is not connected: did the app's lifespan run?"
 
 
-async def test_m2_with_the_lifespan_run_it_works(async_client, post_hero):
-    await post_hero(async_client, "Deadpond")
+async def test_m2_with_the_lifespan_run_it_works(async_client, create_hero):
+    await create_hero(async_client, "Deadpond")
     assert [h["name"] for h in (await async_client.get("/heroes/")).json()] == ["Deadpond"]
 
 
@@ -142,9 +142,9 @@ UNTYPED = "SELECT id, name, headquarters, active FROM team ORDER BY id"
 
 
 @pytest.fixture
-async def two_teams(async_client, post_team):
-    await post_team(async_client, "Preventers")
-    await post_team(async_client, "Old Guard", active=False)
+async def two_teams(async_client, create_team):
+    await create_team(async_client, "Preventers")
+    await create_team(async_client, "Old Guard", active=False)
 
 
 @pytest.fixture
@@ -294,9 +294,9 @@ def duplicate_error(db):
 
 
 async def test_m5_the_driver_error_passes_sqlalchemys_except_clause(
-    async_client, raw_client, post_team, sqlalchemy_minded_route, duplicate_error
+    async_client, raw_client, create_team, sqlalchemy_minded_route, duplicate_error
 ):
-    await post_team(async_client, "Preventers")
+    await create_team(async_client, "Preventers")
     body = {"name": "Preventers", "headquarters": "x"}
     error_class, message = duplicate_error
     with pytest.raises(error_class) as info:
@@ -308,10 +308,10 @@ async def test_m5_the_driver_error_passes_sqlalchemys_except_clause(
 
 
 async def test_m5_the_lesson_catches_the_drivers_classes(
-    async_client, post_team, lesson, duplicate_error
+    async_client, create_team, lesson, duplicate_error
 ):
     assert issubclass(duplicate_error[0], lesson.database.INTEGRITY_ERRORS)
-    await post_team(async_client, "Preventers")
+    await create_team(async_client, "Preventers")
     response = await async_client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
     assert (response.status_code, response.json()) == (
         409,

@@ -28,16 +28,9 @@ POOL_ENV = {
 POOL_LOGGER = "uvicorn.error.pool"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "lesson_env(**env): extra environment variables to import the lesson with"
-    )
-
-
 @pytest.fixture
-def lesson_env(lesson_env: dict[str, str], request: pytest.FixtureRequest) -> dict[str, str]:
-    marker = request.node.get_closest_marker("lesson_env")
-    return {**lesson_env, **POOL_ENV, **(marker.kwargs if marker else {})}
+def lesson_env_defaults() -> dict[str, str]:
+    return POOL_ENV
 
 
 @pytest.fixture(autouse=True)

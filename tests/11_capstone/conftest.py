@@ -28,18 +28,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "lesson_env(**env): extra environment variables to import the lesson with"
-    )
-
-
-@pytest.fixture
-def lesson_env(lesson_env: dict[str, str], request: pytest.FixtureRequest) -> dict[str, str]:
-    marker = request.node.get_closest_marker("lesson_env")
-    return {**lesson_env, **(marker.kwargs if marker else {})}
-
-
 class Migrations:
     """The lesson's migrations on this test's database, through ``alembic.command``."""
 

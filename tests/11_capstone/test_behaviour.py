@@ -7,21 +7,13 @@ create_all(), on SQLite and on PostgreSQL alike.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 pytestmark = pytest.mark.anyio
 
 BUSY = {"detail": "The database is busy: no connection came free in time. Retry soon."}
-
-
-async def post_team(client: httpx.AsyncClient, name: str) -> Any:
-    response = await client.post("/teams/", json={"name": name, "headquarters": f"{name} HQ"})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 # ------------------------------------------------------------------------- the contract
@@ -40,8 +32,8 @@ async def test_create_hero_ignores_an_id_in_the_body_and_reads_back(async_client
     assert read.json() == {**hero, "team": None}
 
 
-async def test_hero_read_shows_its_team(async_client, create_hero):
-    team = await post_team(async_client, "Preventers")
+async def test_hero_read_shows_its_team(async_client, create_hero, create_team):
+    team = await create_team(async_client, "Preventers")
     hero = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
     read = (await async_client.get(f"/heroes/{hero['id']}")).json()
     assert read["team"] == team
@@ -60,7 +52,7 @@ async def test_unknown_ids_are_404(async_client):
         assert response.status_code == 404, (method, url, response.text)
 
 
-async def test_duplicate_names_are_409_and_nothing_changes(async_client, create_hero):
+async def test_duplicate_names_are_409_and_nothing_changes(async_client, create_hero, create_team):
     await create_hero(async_client, "Deadpond")
     other = await create_hero(async_client, "Spider-Boy")
     again = await async_client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
@@ -69,7 +61,7 @@ async def test_duplicate_names_are_409_and_nothing_changes(async_client, create_
     renamed = await async_client.patch(f"/heroes/{other['id']}", json={"name": "Deadpond"})
     assert renamed.status_code == 409
     assert (await async_client.get(f"/heroes/{other['id']}")).json()["name"] == "Spider-Boy"
-    await post_team(async_client, "Preventers")
+    await create_team(async_client, "Preventers")
     team = await async_client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
     assert team.status_code == 409
     assert team.json() == {"detail": "A team named 'Preventers' already exists"}
@@ -98,7 +90,7 @@ async def test_invalid_input_is_422(async_client):
     assert (await async_client.get("/heroes/")).json() == []
 
 
-async def test_lists_keep_insertion_order_and_paginate(async_client, create_hero):
+async def test_lists_keep_insertion_order_and_paginate(async_client, create_hero, create_team):
     names = [f"Hero {i:03}" for i in range(105)]
     for name in names:
         await create_hero(async_client, name)
@@ -107,7 +99,7 @@ async def test_lists_keep_insertion_order_and_paginate(async_client, create_hero
     page = (await async_client.get("/heroes/?offset=100&limit=10")).json()
     assert [h["name"] for h in page] == names[100:]
     for name in ["Zeta", "Alpha", "Mu"]:
-        await post_team(async_client, name)
+        await create_team(async_client, name)
     teams = (await async_client.get("/teams/?offset=1&limit=1")).json()
     assert [t["name"] for t in teams] == ["Alpha"]
 
@@ -124,8 +116,10 @@ async def test_patch_is_partial_and_null_clears_age(async_client, create_hero):
     assert (read["name"], read["age"]) == ("Deadpool", None)
 
 
-async def test_delete_says_ok_and_a_deleted_team_frees_its_heroes(async_client, create_hero):
-    team = await post_team(async_client, "Preventers")
+async def test_delete_says_ok_and_a_deleted_team_frees_its_heroes(
+    async_client, create_hero, create_team
+):
+    team = await create_team(async_client, "Preventers")
     hero = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
     assert (await async_client.delete(f"/teams/{team['id']}")).json() == {"ok": True}
     assert (await async_client.get(f"/teams/{team['id']}")).status_code == 404
@@ -138,11 +132,11 @@ async def test_delete_says_ok_and_a_deleted_team_frees_its_heroes(async_client, 
 
 
 async def test_every_list_endpoint_has_a_bounded_statement_count(
-    async_client, create_hero, lesson, count_statements
+    async_client, create_hero, lesson, count_statements, create_team
 ):
     engine = lesson.module("app.core.db").engine
     for t in range(10):
-        team = await post_team(async_client, f"Team {t}")
+        team = await create_team(async_client, f"Team {t}")
         for h in range(3):
             await create_hero(async_client, f"Hero {t}-{h}", team_id=team["id"])
     await async_client.get("/health")  # a warm pool: no connect-time statements counted
@@ -156,8 +150,8 @@ async def test_every_list_endpoint_has_a_bounded_statement_count(
     assert log.count <= 1, f"GET /heroes/ ran {log.count} statements:\n{log}"
 
 
-async def test_secret_name_is_in_no_response(async_client, create_hero):
-    team = await post_team(async_client, "Preventers")
+async def test_secret_name_is_in_no_response(async_client, create_hero, create_team):
+    team = await create_team(async_client, "Preventers")
     hero = await create_hero(async_client, "Deadpond", "Dive Wilson", team_id=team["id"])
     responses = [
         await async_client.get("/heroes/"),

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 pytestmark = pytest.mark.anyio
-
-
-async def post_team(client: httpx.AsyncClient, name: str) -> Any:
-    response = await client.post("/teams/", json={"name": name, "headquarters": f"{name} HQ"})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def get_team_heroes(client: httpx.AsyncClient, url: str) -> httpx.Response:
@@ -25,8 +17,10 @@ async def get_team_heroes(client: httpx.AsyncClient, url: str) -> httpx.Response
 
 
 @pytest.mark.exercise(1)
-async def test_team_heroes_lists_only_that_teams_heroes_in_order(async_client, create_hero):
-    a, b = await post_team(async_client, "Preventers"), await post_team(async_client, "Z-Force")
+async def test_team_heroes_lists_only_that_teams_heroes_in_order(
+    async_client, create_hero, create_team
+):
+    a, b = await create_team(async_client, "Preventers"), await create_team(async_client, "Z-Force")
     names = []
     for i in range(5):
         hero = await create_hero(async_client, f"Preventer {i}", team_id=a["id"])
@@ -52,9 +46,9 @@ async def test_team_heroes_of_an_unknown_team_is_404(async_client):
 
 @pytest.mark.exercise(1)
 async def test_team_heroes_statement_count_is_bounded(
-    async_client, create_hero, lesson, count_statements
+    async_client, create_hero, lesson, count_statements, create_team
 ):
-    team = await post_team(async_client, "Preventers")
+    team = await create_team(async_client, "Preventers")
     for i in range(20):
         await create_hero(async_client, f"Hero {i}", team_id=team["id"])
     await async_client.get("/health")  # a warm pool
