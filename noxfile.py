@@ -2,7 +2,8 @@
 
 All sessions share one environment, `.venv`, built by `uv sync --locked` from `uv.lock`,
 so a warm session starts in about a second. Default sessions (plain `nox`): tests, check,
-lint.
+lint. A lesson suite whose inputs did not change since it last ran is reused, not run
+again (`--fresh` after `--` runs everything; see tools/runner.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import nox
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tools"))
-import workbook  # noqa: E402
+import manifest  # noqa: E402
 
 nox.options.sessions = ["tests", "check", "lint"]
 nox.options.error_on_missing_interpreters = True
@@ -40,11 +41,18 @@ def sync(session: nox.Session) -> None:
     )  # fmt: skip
 
 
-def lessons_from(session: nox.Session, args: list[str]) -> list[workbook.Lesson]:
+def lessons_from(session: nox.Session, args: list[str]) -> list[manifest.Lesson]:
     try:
-        return workbook.select(args)
-    except SystemExit as exc:
+        return manifest.select(args)
+    except LookupError as exc:
         session.error(str(exc))
+
+
+def fresh(session: nox.Session) -> list[str]:
+    """The posargs without `--fresh`, which asks for every suite to run again."""
+    if "--fresh" in session.posargs:
+        session.env["WORKBOOK_FRESH"] = "1"
+    return [arg for arg in session.posargs if arg != "--fresh"]
 
 
 def python(session: nox.Session, *args: str) -> None:
@@ -56,17 +64,43 @@ def python(session: nox.Session, *args: str) -> None:
 def tests(session: nox.Session) -> None:
     """Every lesson's suite against solutions/, one process per lesson. `-- 05` for one."""
     sync(session)
-    lessons_from(session, session.posargs)  # a clear error for an unknown lesson
-    python(session, "tools/workbook.py", "tests", *session.posargs)
+    args = fresh(session)
+    lessons_from(session, [a for a in args if not a.startswith("-")])
+    python(session, "tools/workbook.py", "tests", *args)
 
 
 @nox.session(venv_backend="none")
 def check(session: nox.Session) -> None:
-    """The workbook is consistent: trees mirror, exercises are real, READMEs complete."""
+    """The checker's rules (`python tools/workbook.py rules`), then its own tests."""
     sync(session)
-    python(session, "tools/workbook.py", "check", *session.posargs)
+    args = fresh(session)
+    python(session, "tools/workbook.py", "check", *args)
+    if not [a for a in args if not a.startswith("-")]:
+        python(session, "tools/workbook.py", "selftest")
+
+
+@nox.session(venv_backend="none", name="sync", default=False)
+def sync_readmes(session: nox.Session) -> None:
+    """Rewrite the generated parts of the READMEs from workbook.toml (check compares them)."""
+    sync(session)
+    python(session, "tools/workbook.py", "sync")
+
+
+@nox.session(venv_backend="none", default=False)
+def hint(session: nox.Session) -> None:
+    """`nox -s hint -- 03 [1]`: reveal the next hint of exercise 1 of lesson 03."""
     if not session.posargs:
-        python(session, "-m", "pytest", "tests/test_checker.py", "-q")
+        session.error("which lesson? e.g. `nox -s hint -- 03 1`")
+    python(session, "tools/workbook.py", "hint", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def watch(session: nox.Session) -> None:
+    """`nox -s watch -- 03`: re-run lesson 03's tests on every save in lessons/03_*."""
+    if not session.posargs:
+        session.error("which lesson? e.g. `nox -s watch -- 03`")
+    sync(session)
+    python(session, "tools/workbook.py", "watch", *session.posargs)
 
 
 @nox.session(venv_backend="none")
@@ -101,9 +135,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def grade(session: nox.Session) -> None:
-    """Scorecard for lessons/ (or `-- --path DIR`); `-- 05` grades one lesson."""
+    """Scorecard for lessons/ (or `-- --path DIR`, or `-- --class DIR`); `-- 05` for one."""
     sync(session)
-    python(session, "tools/workbook.py", "grade", *session.posargs)
+    python(session, "tools/workbook.py", "grade", *fresh(session))
 
 
 @nox.session(venv_backend="none", default=False)

@@ -1,18 +1,25 @@
-"""The checker (`nox -s check`) catches every rule it enforces, broken on purpose.
+"""The checker catches what each of its rules forbids, broken on purpose in a copy.
 
-Each test copies the workbook into tmp_path, breaks one rule in the copy, and asserts
-the checker names the problem. The unbroken copy must pass the static checks, so a
-checker that reports everything (or nothing) fails here too.
+One test per rule of `tools/checker.py`'s RULES, named `test_rule_<name>` (dashes become
+underscores); `test_every_rule_has_a_test` keeps the two lists in step. Each test copies
+the workbook (lessons 01 and 02) into tmp_path, breaks one rule in the copy, and asserts
+that rule, and only that rule, reports it, naming the file (and line, where there is one).
+The unbroken copy must pass, so a checker that reports everything or nothing fails here.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
+
+import checker
+import generate
 import workbook
+from manifest import load_lessons
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "01_legacy_orm"
@@ -24,7 +31,7 @@ def copy(tmp_path: Path) -> Path:
     """A copy of the workbook holding lessons 01 and 02."""
     root = tmp_path / "workbook"
     ignore = shutil.ignore_patterns("__pycache__", "*.db", ".venv", ".nox", "reports")
-    for name in ("tools", "pyproject.toml"):
+    for name in ("tools", "pyproject.toml", "uv.lock", "README.md"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, root / name, ignore=ignore)
@@ -33,11 +40,12 @@ def copy(tmp_path: Path) -> Path:
     for tree in ("lessons", "solutions", "tests"):
         for slug in (LESSON, SECOND):
             shutil.copytree(ROOT / tree / slug, root / tree / slug, ignore=ignore)
-    shutil.copy2(ROOT / "tests" / "conftest.py", root / "tests" / "conftest.py")
-    shutil.copy2(ROOT / "tests" / "test_smoke.py", root / "tests" / "test_smoke.py")
+    for name in ("conftest.py", "test_smoke.py"):
+        shutil.copy2(ROOT / "tests" / name, root / "tests" / name)
     # The manifest's header and its first two [[lesson]] blocks: lessons 01 and 02.
     blocks = re.split(r"^(?=\[\[lesson\]\]$)", (ROOT / "workbook.toml").read_text(), flags=re.M)
     (root / "workbook.toml").write_text("".join(blocks[:3]))
+    generate.sync(root, load_lessons(root / "workbook.toml"))  # the copy's curriculum table
     return root
 
 
@@ -47,133 +55,240 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def lesson(root: Path) -> workbook.Lesson:
-    return workbook.load_lessons(root / "workbook.toml")[0]
+def edit_readme(root: Path, slug: str, old: str, new: str) -> None:
+    for tree in ("lessons", "solutions"):  # the two copies of a README are identical
+        edit(root / tree / slug / "README.md", old, new)
 
 
-def test_the_unbroken_copy_passes_the_static_checks(copy):
-    assert workbook.check_static(copy) == []
+def found(root: Path, only: list[str] | None = None) -> dict[str, list[str]]:
+    """Rule name -> the problems it reported, as text."""
+    result: dict[str, list[str]] = {}
+    for problem in checker.check_static(root, only=only):
+        result.setdefault(problem.rule, []).append(str(problem))
+    return result
 
 
-def test_the_real_workbook_passes_the_static_checks():
-    assert workbook.check_static(ROOT) == []
+def the_only(root: Path, rule: str, only: list[str] | None = None) -> list[str]:
+    problems = found(root, only)
+    assert set(problems) == {rule}, problems
+    return problems[rule]
 
 
-def test_catches_trees_holding_different_files(copy):
+def lesson_of(root: Path) -> object:
+    return load_lessons(root / "workbook.toml")[0]
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_every_rule_has_a_test():
+    tests = {name for name in dir(sys.modules[__name__]) if name.startswith("test_rule_")}
+    rules = {f"test_rule_{item.name.replace('-', '_')}" for item in checker.RULES}
+    assert rules - tests == set(), "rules without a test_rule_<name> test"
+
+
+def test_every_rule_says_how_to_fix_what_it_finds():
+    for item in checker.RULES:
+        assert item.summary and item.fix, item.name
+        assert item.kind in ("static", "dynamic")
+
+
+def test_the_unbroken_copy_passes(copy):
+    assert found(copy) == {}
+
+
+# --------------------------------------------------------------------------- static rules
+
+
+def test_rule_unlisted_folder(copy):
+    shutil.copytree(copy / "lessons" / LESSON, copy / "lessons" / "99_stray")
+    assert the_only(copy, "unlisted-folder") == [
+        "lessons/99_stray: is not in workbook.toml [unlisted-folder]"
+    ]
+
+
+def test_rule_unlisted_folder_applies_whatever_lessons_are_selected(copy):
+    shutil.copytree(copy / "lessons" / LESSON, copy / "lessons" / "99_stray")
+    assert the_only(copy, "unlisted-folder", only=[SECOND])
+
+
+def test_rule_missing_folder(copy):
+    shutil.rmtree(copy / "tests" / SECOND)
+    assert the_only(copy, "missing-folder") == [f"tests/{SECOND}: is missing [missing-folder]"]
+
+
+def test_rule_same_files(copy):
     (copy / "solutions" / LESSON / "extra.py").write_text("x = 1\n")
-    assert f"{LESSON}: extra.py is in solutions/ but not in lessons/" in workbook.check_static(copy)
+    assert the_only(copy, "same-files") == [
+        f"{LESSON}: extra.py is in solutions/ but not in lessons/ [same-files]"
+    ]
 
 
-def test_catches_a_lesson_folder_missing_from_the_manifest(copy):
-    shutil.copytree(copy / "lessons" / LESSON, copy / "lessons" / "99_unlisted")
-    assert "lessons/99_unlisted is not in workbook.toml" in workbook.check_static(copy)
+def test_rule_region_markers(copy):
+    edit(copy / "lessons" / LESSON / "crud.py", "# <<< exercise 2\n", "")
+    problems = found(copy)
+    assert any("exercise 2 is never closed" in p for p in problems["region-markers"])
 
 
-def test_a_problem_in_one_lesson_does_not_hide_one_in_the_next(copy):
-    (copy / "solutions" / LESSON / "extra.py").write_text("x = 1\n")
-    for tree in ("lessons", "solutions"):
-        edit(copy / tree / SECOND / "README.md", "## Further reading", "## Read more")
-    problems = workbook.check_static(copy)
-    assert f"{LESSON}: extra.py is in solutions/ but not in lessons/" in problems
-    assert f"{SECOND}: README has no '## Further reading' section" in problems
-
-
-def test_catches_a_readme_citing_a_test_that_does_not_exist(copy):
-    for tree in ("lessons", "solutions"):
-        edit(
-            copy / tree / LESSON / "README.md",
-            "## Exercises",
-            "See test_m9_imaginary.\n\n## Exercises",
-        )
-    assert f"{LESSON}: README cites test_m9_imaginary, which no test defines" in (
-        workbook.check_static(copy)
-    )
-
-
-def test_catches_a_difference_outside_exercise_regions(copy):
+def test_rule_outside_regions(copy):
     edit(copy / "lessons" / LESSON / "main.py", 'detail="Hero not found"', 'detail="Not found"')
-    assert any(
-        "lessons/main.py and solutions/main.py differ outside exercise regions" in p
-        for p in workbook.check_static(copy)
-    )
+    assert the_only(copy, "outside-regions") == [
+        f"{LESSON}: lessons/main.py and solutions/main.py differ outside exercise regions "
+        "(see `nox -s diff -- 01`) [outside-regions]"
+    ]
 
 
-def test_a_difference_inside_an_exercise_region_is_allowed(copy):
+def test_rule_outside_regions_allows_a_difference_inside_a_region(copy):
     edit(
         copy / "lessons" / LESSON / "main.py",
-        "# TODO(exercise 2): add PUT",
-        "# TODO(exercise 2): add a PUT",
+        "# TODO(exercise 2): add",
+        "# TODO(exercise 2): add a",
     )
-    assert workbook.check_static(copy) == []
+    assert found(copy) == {}
 
 
-def test_catches_an_unclosed_exercise_region(copy):
-    edit(copy / "lessons" / LESSON / "crud.py", "# <<< exercise 2\n", "")
-    assert any("exercise 2 is never closed" in p for p in workbook.check_static(copy))
-
-
-def test_catches_a_todo_left_in_the_solution(copy):
+def test_rule_solution_todo(copy):
     edit(copy / "solutions" / LESSON / "crud.py", "    name: str | None = None,\n",
          "    name: str | None = None,  # TODO(exercise 1)\n")  # fmt: skip
-    assert any("still has a TODO(exercise N)" in p for p in workbook.check_static(copy))
+    [problem] = the_only(copy, "solution-todo")
+    assert re.match(rf"solutions/{LESSON}/crud\.py:\d+: still has a TODO", problem)
 
 
-def test_catches_a_missing_readme_section(copy):
-    for tree in ("lessons", "solutions"):
-        edit(copy / tree / LESSON / "README.md", "## Further reading", "## Read more")
-    assert f"{LESSON}: README has no '## Further reading' section" in workbook.check_static(copy)
-
-
-def test_catches_a_readme_mistake_without_a_test(copy):
-    for tree in ("lessons", "solutions"):
-        edit(
-            copy / tree / LESSON / "README.md",
-            "## Exercises",
-            "### M9 A new mistake\n\n## Exercises",
-        )
-    assert (
-        f"{LESSON}: README mistake M9 has no test named *m9* in test_mistakes.py"
-        in workbook.check_static(copy)
-    )
-
-
-def test_catches_an_exercise_without_a_test(copy):
-    tests = copy / "tests" / LESSON / "test_exercises.py"
-    tests.write_text(tests.read_text().replace("mark.exercise(2)", "mark.exercise(1)"))
-    assert f"{LESSON}: exercise 2 has no @pytest.mark.exercise(2) test" in workbook.check_static(
-        copy
-    )
-
-
-def test_catches_an_exercise_missing_from_the_readme(copy):
+def test_rule_exercise_todos(copy):
     with (copy / "workbook.toml").open("a") as manifest:
         manifest.write('\n[[lesson.exercise]]\nn = 3\ntitle = "x"\nhints = ["y"]\n')
-    problems = workbook.check_static(copy)  # appended to the last lesson block, 02's
-    assert f"{SECOND}: exercise 3 is in only one of README.md and workbook.toml" in problems
-    assert f"{SECOND}: no TODO(exercise 3) in lessons/{SECOND}" in problems
+    problems = found(copy)  # appended to the last lesson block, 02's
+    assert (
+        f"{SECOND}: no TODO(exercise 3) in lessons/{SECOND} [exercise-todos]"
+        in (problems["exercise-todos"])
+    )
 
 
-def test_catches_an_exercise_test_that_passes_on_the_unsolved_lesson(copy, tmp_path):
+def test_rule_exercise_tests(copy):
+    tests = copy / "tests" / LESSON / "test_exercises.py"
+    tests.write_text(tests.read_text().replace("mark.exercise(2)", "mark.exercise(1)"))
+    assert the_only(copy, "exercise-tests") == [
+        f"{LESSON}: exercise 2 has no @pytest.mark.exercise(2) test [exercise-tests]"
+    ]
+
+
+def test_rule_readme_sections(copy):
+    edit_readme(copy, SECOND, "## Further reading", "## Read more")
+    assert the_only(copy, "readme-sections") == [
+        f"{SECOND}: README has no '## Further reading' section [readme-sections]"
+    ]
+
+
+def test_rule_mistake_tests(copy):
+    edit_readme(copy, LESSON, "## Exercises", "### M9 A new mistake\n\n## Exercises")
+    assert the_only(copy, "mistake-tests") == [
+        f"{LESSON}: README mistake M9 has no test named *m9* in test_mistakes.py [mistake-tests]"
+    ]
+
+
+def test_rule_cited_tests(copy):
+    edit_readme(copy, LESSON, "## Exercises", "See test_m9_imaginary.\n\n## Exercises")
+    assert the_only(copy, "cited-tests") == [
+        f"{LESSON}: README cites test_m9_imaginary, which no test defines [cited-tests]"
+    ]
+
+
+def test_rule_exercise_headings(copy):
+    manifest = copy / "workbook.toml"
+    title = load_lessons(manifest)[0].exercises[0].title
+    edit(manifest, f'title = "{title}"', 'title = "A new title"')
+    [problem] = the_only(copy, "exercise-headings")
+    assert re.match(
+        rf"lessons/{LESSON}/README\.md:\d+: exercise 1 is titled '{re.escape(title)}' here but "
+        "'A new title' in workbook.toml",
+        problem,
+    ), problem
+
+
+def test_rule_hints_in_manifest(copy):
+    hint = load_lessons(copy / "workbook.toml")[0].exercises[0].hints[1]
+    edit_readme(copy, LESSON, "## Further reading", f"{hint}\n\n## Further reading")
+    problems = found(copy)
+    # The hint is in the Exercises section (it ends where Further reading starts).
+    assert problems == {
+        "hints-in-manifest": [
+            f"lessons/{LESSON}/README.md: repeats hint 2 of exercise 1 [hints-in-manifest]"
+        ]
+    }
+
+
+def test_rule_generated_sections(copy):
+    manifest = copy / "workbook.toml"
+    edit(manifest, 'title = "The pre-2.0 way', 'title = "The old way')
+    [problem] = the_only(copy, "generated-sections")
+    assert re.match(r"README\.md:\d+: generated section 'curriculum' is out of date", problem)
+
+
+def test_rule_readme_code(copy):
+    readme = copy / "lessons" / LESSON / "README.md"
+    blocks = [b for b in checker.code_blocks(readme.read_text()) if b.language == "python"]
+    block = next(b for b in blocks if not b.illustration)
+    line = next(x for x in block.lines if x.strip() and x.strip() not in ("...",))
+    edit_readme(copy, LESSON, line, line + "  + 1" if "#" not in line else line + "x")
+    [problem] = the_only(copy, "readme-code")
+    assert problem.startswith(
+        f"lessons/{LESSON}/README.md:{block.line + 1 + block.lines.index(line)}:"
+    )
+
+
+def test_rule_readme_code_accepts_a_marked_illustration(copy):
+    edit_readme(
+        copy, LESSON, "## Further reading",
+        "<!-- illustration: not in the app -->\n```python\nnot_in_the_app()\n```\n\n"
+        "## Further reading",
+    )  # fmt: skip
+    assert found(copy) == {}
+
+
+# --------------------------------------------------------------------------- dynamic rules
+
+
+def dynamic(copy: Path, trees: tuple[str, ...]) -> dict[str, list[str]]:
+    problems = workbook.check_dynamic([lesson_of(copy)], root=copy, trees=trees)
+    result: dict[str, list[str]] = {}
+    for problem in problems:
+        result.setdefault(problem.rule, []).append(str(problem))
+    return result
+
+
+@pytest.mark.timeout(300)  # it runs a whole lesson suite
+def test_rule_suite_collects(copy):
+    (copy / "tests" / LESSON / "test_behaviour.py").write_text("import nothing_of_that_name\n")
+    problems = dynamic(copy, ("solutions",))
+    assert "suite-collects" in problems, problems
+
+
+@pytest.mark.timeout(300)  # it runs a whole lesson suite
+def test_rule_behaviours_pass(copy):
+    edit(copy / "solutions" / LESSON / "main.py", 'return {"ok": True}', 'return {"ok": False}')
+    edit(copy / "lessons" / LESSON / "main.py", 'return {"ok": True}', 'return {"ok": False}')
+    problems = dynamic(copy, ("solutions",))
+    assert (
+        f"{LESSON} on solutions/: tests/{LESSON}/test_behaviour.py::"
+        "test_delete_answers_ok_and_the_hero_is_gone failed [behaviours-pass]"
+    ) in problems["behaviours-pass"], problems
+
+
+@pytest.mark.timeout(300)  # it runs a whole lesson suite
+def test_rule_exercises_fail_unsolved(copy):
     # "Solve" exercise 1 in lessons/: its tests now pass there, which the checker refuses.
     for name in ("crud.py", "main.py"):
         shutil.copy2(copy / "solutions" / LESSON / name, copy / "lessons" / LESSON / name)
-    problems = workbook.check_dynamic(
-        [lesson(copy)], tmp_path / "reports", root=copy, trees=("lessons",)
-    )
-    assert any(
-        p.startswith(f"{LESSON} on lessons/: exercise 1 test")
-        and p.endswith("passed, expected failed")
-        for p in problems
-    ), problems
+    problems = dynamic(copy, ("lessons",))
+    assert problems["exercises-fail-unsolved"], problems
+    assert all("passed, expected failed" in p for p in problems["exercises-fail-unsolved"])
 
 
-def test_catches_a_solution_that_fails_its_tests(copy, tmp_path):
-    edit(copy / "solutions" / LESSON / "main.py", 'return {"ok": True}', 'return {"ok": False}')
-    edit(copy / "lessons" / LESSON / "main.py", 'return {"ok": True}', 'return {"ok": False}')
-    problems = workbook.check_dynamic(
-        [lesson(copy)], tmp_path / "reports", root=copy, trees=("solutions",)
-    )
-    assert (
-        f"{LESSON} on solutions/: tests/{LESSON}/test_behaviour.py::"
-        "test_delete_answers_ok_and_the_hero_is_gone failed" in problems
-    ), problems
+@pytest.mark.timeout(300)  # it runs a whole lesson suite
+def test_rule_exercises_pass_solved(copy):
+    # Unsolve the solution: its exercise tests now fail there.
+    for name in ("crud.py", "main.py"):
+        shutil.copy2(copy / "lessons" / LESSON / name, copy / "solutions" / LESSON / name)
+    problems = dynamic(copy, ("solutions",))
+    assert problems["exercises-pass-solved"], problems
+    assert all("failed, expected passed" in p for p in problems["exercises-pass-solved"])

@@ -1,440 +1,161 @@
-"""The workbook's own tooling: the manifest, the consistency checker and the grader.
+"""The workbook's command line: check, grade, hint, tests, diff, sync, watch.
 
-The nox sessions call this module (`python tools/workbook.py check|grade|...`), and the
-test harness imports it to read the manifest. It uses only the standard library, so it
-runs in any Python 3.11 environment.
+The nox sessions call it (`python tools/workbook.py check|grade|...`); `nox -l` lists
+them. The pieces live in small modules beside it: manifest.py (workbook.toml),
+checker.py (the static rules), generate.py (the generated README parts), runner.py (one
+suite in a process of its own, with time limits and reuse), grader.py (scorecards,
+gradebooks, hints).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
-import subprocess
 import sys
-import tomllib
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-MANIFEST = ROOT / "workbook.toml"
+import checker
+import generate
+import grader
+import manifest
+import runner
+from checker import Problem, lesson_files
+from manifest import ROOT, Lesson, load_lessons, resolve_tree
+from runner import SuiteResult
+
 REPORTS = ROOT / "reports"
-
-# Every lesson README has these sections (level-2 headings, matched case-insensitively
-# at the start of the heading text).
-README_SECTIONS = (
-    "What you will learn",
-    "Run it",
-    "What changed since the previous lesson",
-    "Walkthrough",
-    "Common mistakes",
-    "Exercises",
-    "Further reading",
-)
-
-REGION_START = re.compile(r">>> exercise (\d+)\b")
-REGION_END = re.compile(r"<<< exercise (\d+)\b")
-TODO = re.compile(r"TODO\(exercise (\d+)\)")
-IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+# The checker's and grader's own tests, and what they read: they work on copies of these.
+SELFTEST_FILES = ("tests/test_checker.py", "tests/test_grader.py")
+SELFTEST_LESSONS = ("01_legacy_orm", "02_sqlalchemy2_mapped")
+SELFTEST_INPUTS = (
+    "tools", "tests/conftest.py", "tests/test_smoke.py", "tests/test_checker.py",
+    "tests/test_grader.py", "tests/golden", "docs/schemas", "workbook.toml", "pyproject.toml",
+    "uv.lock", "README.md",
+)  # fmt: skip
 
 
-# --------------------------------------------------------------------------- manifest
+def jobs_default() -> int:
+    return os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
-class Exercise:
-    n: int
-    title: str
-    hints: tuple[str, ...]
+def run_many(
+    lessons: list[Lesson], trees: list[Path], jobs: int | None = None, root: Path = ROOT
+) -> dict[tuple[str, Path], SuiteResult]:
+    """Every (lesson, tree) suite, ``jobs`` at once (default: one per core), each reused
+    when nothing it depends on changed. Prints one line per suite as it ends."""
+    work = [(lesson, tree) for lesson in lessons for tree in trees]
+    done: dict[tuple[str, Path], SuiteResult] = {}
+    with ThreadPoolExecutor(max_workers=jobs or jobs_default()) as pool:
+        futures = {
+            pool.submit(runner.run_suite, lesson, tree, root=root): (lesson, tree)
+            for lesson, tree in work
+        }
+        for future in as_completed(futures):
+            lesson, tree = futures[future]
+            result = future.result()
+            done[(lesson.slug, tree)] = result
+            print(summary_line(result, tree), flush=True)
+    return done
 
 
-@dataclass(frozen=True)
-class Lesson:
-    number: str
-    slug: str
-    title: str
-    app: str = "main:app"
-    driver: str = "sync"
-    prepare: tuple[str, ...] = ()
-    exercises: tuple[Exercise, ...] = field(default_factory=tuple)
-
-
-def load_lessons(manifest: Path = MANIFEST) -> list[Lesson]:
-    data = tomllib.loads(manifest.read_text(encoding="utf-8"))
-    lessons = []
-    for raw in data.get("lesson", []):
-        exercises = tuple(
-            Exercise(n=int(e["n"]), title=e["title"], hints=tuple(e.get("hints", ())))
-            for e in raw.get("exercise", [])
-        )
-        lessons.append(
-            Lesson(
-                number=raw["number"],
-                slug=raw["slug"],
-                title=raw["title"],
-                app=raw.get("app", "main:app"),
-                driver=raw.get("driver", "sync"),
-                prepare=tuple(raw.get("prepare", ())),
-                exercises=exercises,
-            )
-        )
-    return lessons
-
-
-def find_lesson(key: str, lessons: list[Lesson] | None = None) -> Lesson:
-    """A lesson by number ("5", "05") or slug ("05_sqlmodel_multimodels")."""
-    lessons = load_lessons() if lessons is None else lessons
-    for lesson in lessons:
-        if key in (lesson.slug, lesson.number) or (
-            key.isdigit() and int(key) == int(lesson.number)
-        ):
-            return lesson
-    known = ", ".join(lesson.number for lesson in lessons)
-    raise SystemExit(f"no lesson {key!r} in workbook.toml (known: {known})")
-
-
-def resolve_tree(value: str, root: Path = ROOT) -> Path:
-    """`solutions`, `lessons`, a folder of NN_slug lessons, or a workbook copy holding one."""
-    if value in ("solutions", "lessons"):
-        return root / value
-    path = Path(value).expanduser().resolve()
-    if (path / "lessons").is_dir():
-        return path / "lessons"
-    return path
-
-
-# --------------------------------------------------------------------------- static checks
-
-
-def lesson_files(folder: Path) -> set[str]:
-    return {
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file()
-        and not IGNORED_PARTS.intersection(p.relative_to(folder).parts)
-        and p.suffix not in (".db", ".pyc")
-        and not p.name.endswith((".db-journal", ".db-wal", ".db-shm"))
-    }
-
-
-def strip_regions(text: str) -> tuple[list[str], list[str]]:
-    """The lines outside exercise regions, and a list of problems with the markers."""
-    kept: list[str] = []
-    problems: list[str] = []
-    open_n: str | None = None
-    for number, line in enumerate(text.splitlines(), 1):
-        start, end = REGION_START.search(line), REGION_END.search(line)
-        if start:
-            if open_n is not None:
-                problems.append(
-                    f"line {number}: exercise {start[1]} opens inside exercise {open_n}"
-                )
-            open_n = start[1]
-            kept.append(line)
-        elif end:
-            if open_n != end[1]:
-                problems.append(f"line {number}: exercise {end[1]} closes but {open_n} is open")
-            open_n = None
-            kept.append(line)
-        elif open_n is None:
-            kept.append(line)
-    if open_n is not None:
-        problems.append(f"exercise {open_n} is never closed")
-    return kept, problems
-
-
-def readme_sections(text: str) -> list[str]:
-    return [m[1].strip() for m in re.finditer(r"^## +(.+)$", text, flags=re.MULTILINE)]
-
-
-def section_body(text: str, title: str) -> str:
-    match = re.search(
-        rf"^## +{re.escape(title)}.*?$(.*?)(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL
+def summary_line(result: SuiteResult, tree: Path) -> str:
+    counts: dict[str, int] = {}
+    for row in result.results:
+        counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+    text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no tests"
+    how = "reused" if result.reused else f"{result.seconds:.1f} s"
+    where = runner.shown_path(tree)
+    line = (
+        f"{result.status.upper():<7} {result.lesson} on {where}/ ({result.backend}): {text} [{how}]"
     )
-    return match[1] if match else ""
+    if result.problem:
+        line += f"\n        {result.problem.splitlines()[0]}"
+    return line
 
 
-def readme_mistakes(text: str) -> set[int]:
-    """M-numbers named in headings of the Common mistakes section (### M1 ...)."""
-    body = section_body(text, "Common mistakes")
-    return {int(n) for n in re.findall(r"^#{3,4} +M(\d+)\b", body, flags=re.MULTILINE)}
+# --------------------------------------------------------------------------- tests
 
 
-def readme_exercises(text: str) -> set[int]:
-    body = section_body(text, "Exercises")
-    return {int(n) for n in re.findall(r"^#{3,4} +Exercise (\d+)\b", body, flags=re.MULTILINE)}
+def run_tests(
+    lessons: list[Lesson], tree: Path, jobs: int | None = None, verbose: bool = True
+) -> int:
+    results = run_many(lessons, [tree], jobs)
+    failed = [r for r in results.values() if r.status != "ok"]
+    for result in sorted(failed, key=lambda r: r.lesson):
+        print(f"\n== {result.lesson} on {runner.shown_path(tree)}/: {result.status}")
+        for row in result.results:
+            if row["outcome"] != "passed":
+                print(f"  {row['outcome'].upper()} {row['nodeid']}\n    {row['message'][:500]}")
+        if verbose and not result.results:
+            print(result.problem or result.output[-3000:])
+    if failed:
+        print(f"\nfailing lessons: {', '.join(sorted(r.lesson for r in failed))}")
+        return 1
+    print(f"\nall {len(lessons)} lesson suites passed on {runner.shown_path(tree)}/")
+    return 0
 
 
-def mistake_tests(test_dir: Path) -> set[int]:
-    """M-numbers with a test function named after them in test_mistakes.py."""
-    path = test_dir / "test_mistakes.py"
-    if not path.exists():
-        return set()
-    names = re.findall(r"^\s*(?:async\s+)?def (test_\w+)", path.read_text(), flags=re.MULTILINE)
-    return {int(n) for name in names for n in re.findall(r"(?:^|_)m(\d+)(?:_|$)", name)}
-
-
-def test_names(test_dir: Path) -> set[str]:
-    """Every test function (and test module name) in a lesson's test folder."""
-    names: set[str] = set()
-    for path in test_dir.glob("*.py"):
-        names.add(path.stem)
-        names |= set(re.findall(r"^\s*(?:async\s+)?def (test_\w+)", path.read_text(), re.M))
-    return names
-
-
-def exercise_tests(test_dir: Path) -> set[int]:
-    path = test_dir / "test_exercises.py"
-    if not path.exists():
-        return set()
-    return {int(n) for n in re.findall(r"mark\.exercise\((\d+)\)", path.read_text())}
-
-
-def check_static(root: Path = ROOT, only: list[str] | None = None) -> list[str]:
-    """Every rule that needs no test run. Returns the problems found, one line each."""
-    problems: list[str] = []
-    lessons = load_lessons(root / "workbook.toml")
-    listed = {lesson.slug for lesson in lessons}
-    for tree in ("lessons", "solutions", "tests"):
-        for folder in sorted((root / tree).glob("[0-9][0-9]_*")):
-            if folder.is_dir() and folder.name not in listed and only is None:
-                problems.append(f"{tree}/{folder.name} is not in workbook.toml")
-    for lesson in lessons:
-        if only is not None and lesson.slug not in only:
-            continue
-        learner, answer = root / "lessons" / lesson.slug, root / "solutions" / lesson.slug
-        tests = root / "tests" / lesson.slug
-        for folder in (learner, answer, tests):
-            if not folder.is_dir():
-                problems.append(f"{lesson.slug}: {folder.relative_to(root)} is missing")
-        if problems and not (learner.is_dir() and answer.is_dir()):
-            continue
-        a, b = lesson_files(learner), lesson_files(answer)
-        for rel in sorted(a - b):
-            problems.append(f"{lesson.slug}: {rel} is in lessons/ but not in solutions/")
-        for rel in sorted(b - a):
-            problems.append(f"{lesson.slug}: {rel} is in solutions/ but not in lessons/")
-        todos_in_lessons: set[int] = set()
-        for rel in sorted(a & b):
-            left = (learner / rel).read_text(encoding="utf-8", errors="replace")
-            right = (answer / rel).read_text(encoding="utf-8", errors="replace")
-            todos_in_lessons |= {int(n) for n in TODO.findall(left)}
-            if TODO.search(right):
-                problems.append(f"{lesson.slug}: solutions/{rel} still has a TODO(exercise N)")
-            kept_left, bad_left = strip_regions(left)
-            kept_right, bad_right = strip_regions(right)
-            problems += [f"{lesson.slug}: lessons/{rel}: {p}" for p in bad_left]
-            problems += [f"{lesson.slug}: solutions/{rel}: {p}" for p in bad_right]
-            if kept_left != kept_right:
-                problems.append(
-                    f"{lesson.slug}: lessons/{rel} and solutions/{rel} differ outside "
-                    "exercise regions (see `nox -s diff -- " + lesson.number + "`)"
-                )
-        expected = {e.n for e in lesson.exercises}
-        for n in sorted(expected - todos_in_lessons):
-            problems.append(f"{lesson.slug}: no TODO(exercise {n}) in lessons/{lesson.slug}")
-        for n in sorted(todos_in_lessons - expected):
-            problems.append(f"{lesson.slug}: TODO(exercise {n}) is not in workbook.toml")
-        readme = learner / "README.md"
-        if not readme.exists():
-            problems.append(f"{lesson.slug}: lessons/{lesson.slug}/README.md is missing")
-            continue
-        text = readme.read_text(encoding="utf-8")
-        headings = [h.lower() for h in readme_sections(text)]
-        for section in README_SECTIONS:
-            if not any(h.startswith(section.lower()) for h in headings):
-                problems.append(f"{lesson.slug}: README has no '## {section}' section")
-        for n in sorted(readme_mistakes(text) - mistake_tests(tests)):
-            problems.append(
-                f"{lesson.slug}: README mistake M{n} has no test named *m{n}* in test_mistakes.py"
-            )
-        defined = test_names(tests)
-        for name in sorted(set(re.findall(r"\btest_[a-z0-9_]*[a-z0-9]", text)) - defined):
-            problems.append(f"{lesson.slug}: README cites {name}, which no test defines")
-        for n in sorted(readme_exercises(text) ^ expected):
-            problems.append(
-                f"{lesson.slug}: exercise {n} is in only one of README.md and workbook.toml"
-            )
-        for n in sorted(expected - exercise_tests(tests)):
-            problems.append(f"{lesson.slug}: exercise {n} has no @pytest.mark.exercise({n}) test")
-    return problems
-
-
-# --------------------------------------------------------------------------- running suites
-
-
-def pytest_command(
-    lesson: Lesson, tree: str, report: Path | None = None, junit: Path | None = None
-) -> list[str]:
-    cmd = [
-        sys.executable, "-m", "pytest", f"tests/{lesson.slug}", "tests/test_smoke.py",
-        f"--tree={tree}", "-q",
-    ]  # fmt: skip
-    if report:
-        # Machine-read runs: native tracebacks also dodge a CPython 3.11.7 crash while
-        # pytest formats some tracebacks of broken code (gh-106905).
-        cmd.append("--tb=native")
-    if report:
-        cmd.append(f"--workbook-report={report}")
-    if junit:
-        cmd.append(f"--junitxml={junit}")
-    return cmd
-
-
-def run_suite(
-    lesson: Lesson, tree: str, report: Path, junit: Path | None = None, root: Path = ROOT
-) -> dict:
-    """Run one lesson's suite in its own process and return its JSON report."""
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.unlink(missing_ok=True)
-    cmd = pytest_command(lesson, tree, report, junit)
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-    if not report.exists():
-        sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"{lesson.slug}: pytest wrote no report (exit {proc.returncode})")
-    data = json.loads(report.read_text())
-    data["exit_code"] = proc.returncode
-    data["output"] = proc.stdout
-    return data
-
-
-def classify(results: list[dict]) -> tuple[list[dict], dict[int, list[dict]]]:
-    behaviours = [r for r in results if r["exercise"] is None]
-    exercises: dict[int, list[dict]] = {}
-    for r in results:
-        if r["exercise"] is not None:
-            exercises.setdefault(r["exercise"], []).append(r)
-    return behaviours, exercises
+# --------------------------------------------------------------------------- check
 
 
 def check_dynamic(
     lessons: list[Lesson],
-    report_dir: Path,
     root: Path = ROOT,
     trees: tuple[str, ...] = ("solutions", "lessons"),
     jobs: int | None = None,
-) -> list[str]:
-    """Exercise tests fail on lessons/ and pass on solutions/; all others pass on both.
-
-    Each (lesson, tree) suite is its own pytest process; ``jobs`` of them run at once
-    (default: one per CPU, at most 4).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    runs = [(lesson, tree) for lesson in lessons for tree in trees]
-
-    def run(item: tuple[Lesson, str]) -> dict:
-        lesson, tree = item
-        report = report_dir / f"check-{tree}-{lesson.slug}.json"
-        return run_suite(lesson, tree, report, root=root)
-
-    workers = jobs or min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        reports = list(pool.map(run, runs))
-    problems: list[str] = []
-    for (lesson, tree), data in zip(runs, reports, strict=True):
-        if data.get("collection_errors"):
-            problems.append(f"{lesson.slug} on {tree}/: collection errors")
-            sys.stdout.write(data["output"][-3000:])
-        behaviours, exercises = classify(data["results"])
-        for r in behaviours:
-            if r["outcome"] != "passed":
-                problems.append(f"{lesson.slug} on {tree}/: {r['nodeid']} {r['outcome']}")
-        for n, rows in sorted(exercises.items()):
-            for r in rows:
+) -> list[Problem]:
+    """The dynamic rules: exercise tests fail on lessons/ and pass on solutions/; every
+    other test passes on both."""
+    paths = [root / tree for tree in trees]
+    results = run_many(lessons, paths, jobs, root)
+    problems: list[Problem] = []
+    for lesson in lessons:
+        for tree, path in zip(trees, paths, strict=True):
+            result = results[(lesson.slug, path)]
+            where = f"{lesson.slug} on {tree}/"
+            if result.status in ("does-not-import", "missing", "crashed", "timeout"):
+                problems.append(Problem("suite-collects", where, result.problem))
+                continue
+            if result.collection_errors or not result.results:
+                message = (
+                    result.collection_errors[0]["message"][-500:]
+                    if result.collection_errors
+                    else "no tests ran"
+                )
+                problems.append(Problem("suite-collects", where, message))
+            for row in result.results:
+                if row["exercise"] is None:
+                    if row["outcome"] != "passed":
+                        problems.append(
+                            Problem("behaviours-pass", where, f"{row['nodeid']} {row['outcome']}")
+                        )
+                    continue
                 want = "passed" if tree == "solutions" else "failed"
-                if r["outcome"] != want:
-                    problems.append(
-                        f"{lesson.slug} on {tree}/: exercise {n} test {r['nodeid']} "
-                        f"{r['outcome']}, expected {want}"
+                if row["outcome"] != want:
+                    rule = (
+                        "exercises-pass-solved"
+                        if tree == "solutions"
+                        else "exercises-fail-unsolved"
                     )
-        if not data["results"]:
-            problems.append(f"{lesson.slug} on {tree}/: no tests ran")
+                    problems.append(
+                        Problem(
+                            rule,
+                            where,
+                            f"exercise {row['exercise']} test {row['nodeid']} "
+                            f"{row['outcome']}, expected {want}",
+                        )
+                    )
     return problems
 
 
-def run_tests(lessons: list[Lesson], tree: str, jobs: int | None = None) -> int:
-    """Each lesson's suite in its own process, ``jobs`` at once; print each as it ends."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    def run(lesson: Lesson) -> tuple[Lesson, subprocess.CompletedProcess[str]]:
-        cmd = pytest_command(lesson, tree)
-        return lesson, subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-
-    failed: list[str] = []
-    workers = jobs or min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in as_completed([pool.submit(run, lesson) for lesson in lessons]):
-            lesson, proc = future.result()
-            print(f"\n== {lesson.slug} on {tree}/: {' '.join(proc.args[1:])}", flush=True)
-            sys.stdout.write(proc.stdout + proc.stderr)
-            sys.stdout.flush()
-            if proc.returncode != 0:
-                failed.append(lesson.slug)
-    if failed:
-        print(f"\nfailing lessons: {', '.join(sorted(failed))}")
-        return 1
-    print(f"\nall {len(lessons)} lesson suites passed on {tree}/")
-    return 0
-
-
-# --------------------------------------------------------------------------- grading
-
-
-def grade(lessons: list[Lesson], tree: str, report_dir: Path) -> int:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    card: list[dict] = []
-    everything_passed = True
-    print(f"\nGrading {resolve_tree(tree)}\n")
-    for lesson in lessons:
-        data = run_suite(
-            lesson, tree, report_dir / f"{lesson.slug}.json", report_dir / f"{lesson.slug}.xml"
-        )
-        behaviours, exercises = classify(data["results"])
-        passing = [r for r in behaviours if r["outcome"] == "passed"]
-        solved = [
-            e.n
-            for e in lesson.exercises
-            if exercises.get(e.n) and all(r["outcome"] == "passed" for r in exercises[e.n])
-        ]
-        unsolved = [e for e in lesson.exercises if e.n not in solved]
-        failing_behaviours = [r["nodeid"] for r in behaviours if r["outcome"] != "passed"]
-        ok = not failing_behaviours and not unsolved and data["results"]
-        everything_passed = everything_passed and bool(ok)
-        entry = {
-            "lesson": lesson.slug,
-            "title": lesson.title,
-            "behaviours": {"passed": len(passing), "total": len(behaviours)},
-            "failing_behaviours": failing_behaviours,
-            "exercises": {"solved": len(solved), "total": len(lesson.exercises)},
-            "solved": solved,
-            "next": None,
-        }
-        mark = "PASS" if ok else "FAIL"
-        print(f"{mark}  {lesson.slug}: {lesson.title}")
-        print(f"      behaviours passing  {len(passing)}/{len(behaviours)}")
-        print(f"      exercises solved    {len(solved)}/{len(lesson.exercises)}")
-        for nodeid in failing_behaviours[:5]:
-            print(f"      failing behaviour   {nodeid}")
-        if unsolved:
-            first = unsolved[0]
-            hint = first.hints[0] if first.hints else None
-            entry["next"] = {"exercise": first.n, "title": first.title, "hint": hint}
-            print(f"      next: exercise {first.n}: {first.title}")
-            if first.hints:
-                print(f"      hint 1: {first.hints[0]}")
-            failing = [r for r in exercises.get(first.n, []) if r["outcome"] != "passed"]
-            if failing and failing[0].get("message"):
-                print(f"      first failure: {failing[0]['message'].splitlines()[0][:300]}")
-        print()
-        card.append(entry)
-    summary = {"tree": str(resolve_tree(tree)), "lessons": card, "passed": everything_passed}
-    (report_dir / "scorecard.json").write_text(json.dumps(summary, indent=2))
-    shown = report_dir.relative_to(ROOT) if report_dir.is_relative_to(ROOT) else report_dir
-    print(f"Reports: {shown}/")
-    print("  scorecard.json, and per lesson <slug>.json (every test) and <slug>.xml (JUnit)")
-    return 0 if everything_passed else 1
+def print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        print(f"check: {problem}")
+    fixes = {p.rule for p in problems}
+    for name in sorted(fixes):
+        print(f"  how to fix [{name}]: {checker.rule_named(name).fix}")
+    print(f"check: {len(problems)} problem(s)" if problems else "check: the workbook is consistent")
 
 
 # --------------------------------------------------------------------------- diffing
@@ -494,21 +215,38 @@ def format_stat(stat: list[tuple]) -> str:
 # --------------------------------------------------------------------------- CLI
 
 
+# --------------------------------------------------------------------------- CLI
+
+
 def select(keys: list[str]) -> list[Lesson]:
-    lessons = load_lessons()
-    return [find_lesson(k, lessons) for k in keys] if keys else lessons
+    try:
+        return manifest.select(keys)
+    except LookupError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def tree_name(tree: Path) -> str:
+    if tree == ROOT / "lessons":
+        return "lessons"
+    return tree.parent.name if tree.name == "lessons" else tree.name
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbook")
     sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check", help="static and dynamic consistency checks")
+    c = sub.add_parser("check", help="static rules, then the suites on both trees")
     c.add_argument("lessons", nargs="*")
     c.add_argument("--static-only", action="store_true")
-    g = sub.add_parser("grade", help="grade a tree and print a scorecard")
+    c.add_argument("--jobs", type=int, default=None)
+    g = sub.add_parser("grade", help="grade a copy (or a class of copies) and print a scorecard")
     g.add_argument("lessons", nargs="*")
     g.add_argument("--path", default="lessons", help="a workbook copy or lessons folder")
+    g.add_argument("--class", dest="class_dir", default=None, help="a folder of submissions")
     g.add_argument("--reports", default=None)
+    g.add_argument("--jobs", type=int, default=None)
+    h = sub.add_parser("hint", help="reveal the next hint of an exercise")
+    h.add_argument("lesson")
+    h.add_argument("exercise", nargs="?", type=int, default=None)
     d = sub.add_parser("diff", help="diff two lessons' solutions, or a lesson and its solution")
     d.add_argument("lessons", nargs="+")
     d.add_argument("--stat", action="store_true", help="only the per-file line counts")
@@ -517,15 +255,52 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("lessons", nargs="*")
     t.add_argument("--tree", default="solutions")
     t.add_argument("--jobs", type=int, default=None)
+    w = sub.add_parser("watch", help="re-run a lesson's tests on every save")
+    w.add_argument("lesson")
+    w.add_argument("--path", default="lessons")
     sub.add_parser("list", help="print the lessons, one slug a line")
-    sub.add_parser("table", help="print the curriculum table for README.md")
+    sub.add_parser("rules", help="print the checker's rules")
+    sub.add_parser("sync", help="rewrite the generated parts of the READMEs")
+    sub.add_parser("golden", help="rewrite tests/golden/ from a real grading run")
+    sub.add_parser("selftest", help="the checker's and grader's own tests (reused if unchanged)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
         print("\n".join(lesson.slug for lesson in load_lessons()))
         return 0
+    if args.command == "rules":
+        for item in checker.RULES:
+            print(f"{item.name:<24} {item.kind:<8} {item.summary}")
+        return 0
+    if args.command == "sync":
+        changed = generate.sync(ROOT, load_lessons())
+        for path in changed:
+            print(f"sync: rewrote {path.relative_to(ROOT)}")
+        print(f"sync: {len(changed)} file(s) changed")
+        return 0
+    if args.command == "golden":
+        sys.path.insert(0, str(ROOT / "tests"))
+        import test_grader
+
+        test_grader.write_golden()
+        generate.sync(ROOT, load_lessons())
+        print("golden: rewrote tests/golden/ and the README's sample scorecard")
+        return 0
+    if args.command == "selftest":
+        inputs = [ROOT / name for name in SELFTEST_INPUTS]
+        inputs += [ROOT / tree / slug for tree in ("lessons", "solutions", "tests")
+                   for slug in SELFTEST_LESSONS]  # fmt: skip
+        cmd = [sys.executable, "-m", "pytest", *SELFTEST_FILES, "-q"]
+        return runner.run_cached("selftest", cmd, inputs)
     if args.command == "tests":
-        return run_tests(select(args.lessons), args.tree, args.jobs)
+        return run_tests(select(args.lessons), resolve_tree(args.tree), args.jobs)
+    if args.command == "hint":
+        print(grader.reveal_hint(select([args.lesson])[0], args.exercise))
+        return 0
+    if args.command == "watch":
+        import watch
+
+        return watch.watch(select([args.lesson])[0], resolve_tree(args.path))
     if args.command == "diff":
         if len(args.lessons) > 2:
             raise SystemExit("diff: give one lesson (against its solution) or two lessons")
@@ -540,38 +315,33 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(text)
         print(format_stat(stat))
         return 0
-    if args.command == "table":
-        print("| lesson | what it teaches | exercises |\n| --- | --- | --- |")
-        for lesson in load_lessons():
-            print(f"| [{lesson.slug}](lessons/{lesson.slug}/README.md) | {lesson.title} "
-                  f"| {len(lesson.exercises)} |")  # fmt: skip
-        return 0
     if args.command == "check":
         chosen = select(args.lessons)
-        problems = check_static(only=[lesson.slug for lesson in chosen])
+        problems = checker.check_static(ROOT, only=[lesson.slug for lesson in chosen])
         if not args.static_only:
-            problems += check_dynamic(chosen, REPORTS / "check")
-        for p in problems:
-            print(f"check: {p}")
-        print(
-            f"check: {len(problems)} problem(s)"
-            if problems
-            else "check: the workbook is consistent"
-        )
+            problems += check_dynamic(chosen, jobs=args.jobs)
+        print_problems(problems)
         return 1 if problems else 0
     if args.command == "grade":
+        report_root = Path(args.reports) if args.reports else REPORTS / "grade"
+        chosen = select(args.lessons)
+        if args.class_dir:
+            class_dir = Path(args.class_dir).expanduser().resolve()
+            if not class_dir.is_dir():
+                raise SystemExit(f"grade: {args.class_dir} is not a folder")
+            return grader.grade_class(class_dir, chosen, report_root, args.jobs)
         tree = resolve_tree(args.path)
         if not tree.is_dir():
             raise SystemExit(f"grade: {args.path} is not a folder")
-        name = "lessons" if tree == ROOT / "lessons" else tree.parent.name or tree.name
-        report_dir = Path(args.reports) if args.reports else REPORTS / "grade" / name
-        chosen = select(args.lessons)
         if not args.lessons:
             missing = [lesson.slug for lesson in chosen if not (tree / lesson.slug).is_dir()]
             chosen = [lesson for lesson in chosen if (tree / lesson.slug).is_dir()]
             if missing:
                 print(f"not in {tree}, not graded: {', '.join(missing)}")
-        return grade(chosen, str(tree), report_dir)
+        report_dir = report_root / tree_name(tree)
+        grades, card = grader.grade_copy(chosen, tree, report_dir, grader.hints_shown())
+        grader.print_scorecard(grades, tree, report_dir)
+        return 0 if card["passed"] else 1
     return 2
 
 

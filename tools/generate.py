@@ -1,0 +1,168 @@
+"""The generated parts of the READMEs, written from workbook.toml and the checker's rules.
+
+A generated part sits between two markers, and nothing else in the file is touched:
+
+    <!-- BEGIN generated: curriculum -->
+    ...
+    <!-- END generated: curriculum -->
+
+`python tools/workbook.py sync` (`nox -s sync`) rewrites every part, and the exercise
+headings of each lesson README (`### Exercise N: <title from workbook.toml>`).
+`nox -s check` fails when a part differs from what sync would write (rule
+generated-sections) or a heading from the manifest (rule exercise-headings).
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from manifest import Lesson
+
+BEGIN = "<!-- BEGIN generated: {} -->"
+END = "<!-- END generated: {} -->"
+PART = re.compile(
+    r"^<!-- BEGIN generated: (?P<name>[\w-]+) -->\n(?P<body>.*?)"
+    r"^<!-- END generated: (?P=name) -->$",
+    flags=re.MULTILINE | re.DOTALL,
+)
+# The grader's real output on lessons/01 (unsolved), pinned by tests/test_grader.py.
+SCORECARD_GOLDEN = Path("tests/golden/grade-01-lessons.txt")
+
+
+def replace_part(text: str, name: str, body: str, before: str | None = None) -> str:
+    """``text`` with part ``name`` holding ``body``; a missing part is inserted on the
+    line before the first line starting with ``before`` (or appended)."""
+    block = f"{BEGIN.format(name)}\n{body.rstrip()}\n{END.format(name)}"
+    pattern = re.compile(
+        rf"^{re.escape(BEGIN.format(name))}\n.*?^{re.escape(END.format(name))}$",
+        flags=re.MULTILINE | re.DOTALL,
+    )
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text, count=1)
+    if before is not None:
+        match = re.search(rf"^{re.escape(before)}", text, flags=re.MULTILINE)
+        if match:
+            return text[: match.start()] + block + "\n\n" + text[match.start() :]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def parts(text: str) -> dict[str, tuple[int, str]]:
+    """Every generated part: name -> (line of its BEGIN marker, body)."""
+    return {m["name"]: (text.count("\n", 0, m.start()) + 1, m["body"]) for m in PART.finditer(text)}
+
+
+def stale_sections(current: str, expected: str) -> list[tuple[str, int]]:
+    """(name, line) of each part whose body differs, or that is missing, in ``current``."""
+    have, want = parts(current), parts(expected)
+    stale = []
+    for name, (_, body) in want.items():
+        if name not in have:
+            stale.append((name, 1))
+        elif have[name][1] != body:
+            stale.append((name, have[name][0]))
+    return stale
+
+
+# --------------------------------------------------------------------------- the parts
+
+
+def curriculum(lessons: list[Lesson]) -> str:
+    rows = [
+        "| lesson | what it teaches | exercises | points |",
+        "| --- | --- | --- | --- |",
+    ]
+    for lesson in lessons:
+        rows.append(
+            f"| [{lesson.slug}](lessons/{lesson.slug}/README.md) | {lesson.title} "
+            f"| {len(lesson.exercises)} | {lesson.points} |"
+        )
+    return "\n".join(rows)
+
+
+def rules_table() -> str:
+    import checker
+
+    rows = ["| rule | kind | what it checks | how to fix it |", "| --- | --- | --- | --- |"]
+    for item in checker.RULES:
+        rows.append(f"| `{item.name}` | {item.kind} | {item.summary} | {item.fix} |")
+    return "\n".join(rows)
+
+
+def scorecard(root: Path) -> str | None:
+    golden = root / SCORECARD_GOLDEN
+    if not golden.exists():
+        return None
+    return "```text\n" + golden.read_text(encoding="utf-8").rstrip() + "\n```"
+
+
+def before_you_start(lesson: Lesson) -> str | None:
+    if not lesson.assumes and not lesson.leaves_out:
+        return None
+    lines = []
+    if lesson.assumes:
+        lines += ["**Before you start**, you should know:", ""]
+        lines += [f"- {item}" for item in lesson.assumes]
+        lines.append("")
+    if lesson.leaves_out:
+        lines += ["**Not in this lesson:**", ""]
+        lines += [f"- {item}" for item in lesson.leaves_out]
+    return "\n".join(lines).rstrip()
+
+
+def exercise_headings(text: str, lesson: Lesson) -> str:
+    """The README with each `### Exercise N ...` heading set to the manifest's title."""
+    titles = {e.n: e.title for e in lesson.exercises}
+
+    def heading(match: re.Match[str]) -> str:
+        n = int(match[2])
+        return f"{match[1]} Exercise {n}: {titles[n]}" if n in titles else match[0]
+
+    return re.sub(r"^(#{3,4}) +Exercise (\d+)\b.*$", heading, text, flags=re.MULTILINE)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def root_readme(text: str, root: Path, lessons: list[Lesson]) -> str:
+    text = replace_part(text, "curriculum", curriculum(lessons))
+    text = replace_part(text, "checker-rules", rules_table())
+    card = scorecard(root)
+    if card is not None:
+        text = replace_part(text, "scorecard", card)
+    return text
+
+
+def lesson_readme(text: str, lesson: Lesson, headings: bool = False) -> str:
+    block = before_you_start(lesson)
+    if block is not None:
+        text = replace_part(text, "before-you-start", block, before="## Run it")
+    return exercise_headings(text, lesson) if headings else text
+
+
+def expected_files(
+    root: Path, lessons: list[Lesson], selected: list[Lesson], headings: bool = False
+) -> dict[Path, str]:
+    """Each file with generated parts, as sync would write it."""
+    files: dict[Path, str] = {}
+    readme = root / "README.md"
+    if readme.exists():
+        files[readme] = root_readme(readme.read_text(encoding="utf-8"), root, lessons)
+    for lesson in selected:
+        for tree in ("lessons", "solutions"):
+            path = root / tree / lesson.slug / "README.md"
+            if path.exists():
+                files[path] = lesson_readme(path.read_text(encoding="utf-8"), lesson, headings)
+    return files
+
+
+def sync(root: Path, lessons: list[Lesson]) -> list[Path]:
+    """Rewrite every generated part and exercise heading; return the files changed."""
+    changed = []
+    for path, text in expected_files(root, lessons, lessons, headings=True).items():
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    return changed
