@@ -460,20 +460,9 @@ def create_hero() -> Callable[..., Any]:
     With an ``httpx.AsyncClient`` it returns an awaitable: ``await create_hero(ac, "X")``.
     """
 
-    def check(response: httpx.Response) -> Any:
-        assert response.status_code == 200, response.text
-        return response.json()
-
     def _create(client: Any, name: str, secret_name: str | None = None, **extra: Any) -> Any:
         secret = f"{name} secret" if secret_name is None else secret_name
-        body = {"name": name, "secret_name": secret, **extra}
-        if isinstance(client, httpx.AsyncClient):
-
-            async def post() -> Any:
-                return check(await client.post("/heroes/", json=body))
-
-            return post()
-        return check(client.post("/heroes/", json=body))
+        return post_ok(client, "/heroes/", {"name": name, "secret_name": secret, **extra})
 
     return _create
 
@@ -486,21 +475,27 @@ def create_team() -> Callable[..., Any]:
     ``httpx.AsyncClient`` it returns an awaitable, like ``create_hero``.
     """
 
+    def _create(client: Any, name: str, headquarters: str | None = None, **extra: Any) -> Any:
+        body = {"name": name, "headquarters": headquarters or f"{name} HQ", **extra}
+        return post_ok(client, "/teams/", body)
+
+    return _create
+
+
+def post_ok(client: Any, path: str, body: dict[str, Any]) -> Any:
+    """POST ``body``, assert 200 and return the JSON; an awaitable for an async client."""
+
     def check(response: httpx.Response) -> Any:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def _create(client: Any, name: str, headquarters: str | None = None, **extra: Any) -> Any:
-        body = {"name": name, "headquarters": headquarters or f"{name} HQ", **extra}
-        if isinstance(client, httpx.AsyncClient):
+    if isinstance(client, httpx.AsyncClient):
 
-            async def post() -> Any:
-                return check(await client.post("/teams/", json=body))
+        async def post() -> Any:
+            return check(await client.post(path, json=body))
 
-            return post()
-        return check(client.post("/teams/", json=body))
-
-    return _create
+        return post()
+    return check(client.post(path, json=body))
 
 
 @pytest.fixture

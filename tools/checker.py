@@ -80,6 +80,14 @@ class Context:
         path = self.root / "lessons" / lesson.slug / "README.md"
         return path.read_text(encoding="utf-8") if path.exists() else None
 
+    def readmes(self) -> Iterator[tuple[Lesson, str, str]]:
+        """(lesson, README text, its path for messages) for each complete lesson that has
+        a README (readme-sections reports the ones that do not)."""
+        for lesson in self.complete():
+            text = self.readme(lesson)
+            if text is not None:
+                yield lesson, text, f"lessons/{lesson.slug}/README.md"
+
 
 RULES: list[Rule] = []
 
@@ -381,8 +389,7 @@ def readme_sections_rule(ctx: Context) -> Iterator[Problem]:
     "reproduce the mistake in a test whose name holds m3",
 )
 def mistake_tests_rule(ctx: Context) -> Iterator[Problem]:
-    for lesson in ctx.complete():
-        text = ctx.readme(lesson) or ""
+    for lesson, text, _ in ctx.readmes():
         for n in sorted(readme_mistakes(text) - mistake_tests(ctx.folders(lesson)[2])):
             yield Problem(
                 "mistake-tests",
@@ -397,8 +404,7 @@ def mistake_tests_rule(ctx: Context) -> Iterator[Problem]:
     "correct the name in the README, or write the test",
 )
 def cited_tests(ctx: Context) -> Iterator[Problem]:
-    for lesson in ctx.complete():
-        text = ctx.readme(lesson) or ""
+    for lesson, text, _ in ctx.readmes():
         defined = test_names(ctx.folders(lesson)[2])
         for name in sorted(set(re.findall(r"\btest_[a-z0-9_]*[a-z0-9]", text)) - defined):
             yield Problem("cited-tests", lesson.slug, f"README cites {name}, which no test defines")
@@ -410,12 +416,8 @@ def cited_tests(ctx: Context) -> Iterator[Problem]:
     "run `nox -s sync`: it rewrites the headings from workbook.toml",
 )
 def exercise_headings(ctx: Context) -> Iterator[Problem]:
-    for lesson in ctx.complete():
-        text = ctx.readme(lesson)
-        if text is None:
-            continue
+    for lesson, text, where in ctx.readmes():
         found = readme_exercise_headings(text)
-        where = f"lessons/{lesson.slug}/README.md"
         for exercise in lesson.exercises:
             if exercise.n not in found:
                 yield Problem(
@@ -444,12 +446,10 @@ def exercise_headings(ctx: Context) -> Iterator[Problem]:
     "delete the hint from the README and point to `nox -s hint -- NN N`",
 )
 def hints_in_manifest(ctx: Context) -> Iterator[Problem]:
-    for lesson in ctx.complete():
-        text = ctx.readme(lesson)
-        if text is None or not lesson.exercises:
+    for lesson, text, where in ctx.readmes():
+        if not lesson.exercises:
             continue
         start, body = section_span(text, "Exercises")
-        where = f"lessons/{lesson.slug}/README.md"
         flat = normalized(body)
         for exercise in lesson.exercises:
             for level, hint in enumerate(exercise.hints, 1):
@@ -588,12 +588,8 @@ def solution_lines(folder: Path) -> list[list[str]]:
     "copy the block again from the file it quotes, or mark it <!-- illustration: ... -->",
 )
 def readme_code(ctx: Context) -> Iterator[Problem]:
-    for lesson in ctx.complete():
-        text = ctx.readme(lesson)
-        if text is None:
-            continue
+    for lesson, text, where in ctx.readmes():
         files = solution_lines(ctx.folders(lesson)[1])
-        where = f"lessons/{lesson.slug}/README.md"
         for block in code_blocks(text):
             if block.language not in ("python", "py") or block.illustration:
                 continue

@@ -72,3 +72,10 @@ def test_exercise_2_q_is_a_literal_string_not_a_pattern(client, heroes, create_h
 def test_exercise_2_empty_q_is_422(client):
     response = client.get("/heroes/", params={"q": ""})
     assert response.status_code == 422, "q must be 1 to 100 characters: Query(min_length=1)"
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_q_longer_than_100_characters_is_422(client):
+    response = client.get("/heroes/", params={"q": "x" * 101})
+    assert response.status_code == 422, "q must be 1 to 100 characters: Query(max_length=100)"
+    assert response.json()["detail"][0]["loc"] == ["query", "q"]
