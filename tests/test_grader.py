@@ -298,6 +298,20 @@ def test_the_scorecard_shows_the_highest_hint_revealed(workbook, tmp_path):
     assert "`nox -s hint -- 01 1` reveals hint 3 of 3" in text
 
 
+def test_the_job_summary_shows_points_and_why_a_lesson_did_not_run(workbook, tmp_path):
+    class_dir = tmp_path / "class"
+    submission(workbook, class_dir, "ada")
+    submission(workbook, class_dir, "eve", SOLVED.replace("-> int:", "-> int"))
+    grade_class(workbook, class_dir)
+    reports = workbook / "reports" / "grade" / "class"
+    ada = grader.job_summary(json.loads((reports / "ada" / "scorecard.json").read_text()))
+    assert ada.splitlines()[0] == "## Workbook scorecard: 3/3 points, everything passes"
+    assert "| 01_tiny | ok | 2/2 | 1/1 | 3/3 |  |" in ada
+    eve = grader.job_summary(json.loads((reports / "eve" / "scorecard.json").read_text()))
+    assert "| 01_tiny | does-not-import | 0/0 | 0/1 | 0/3 | exercise 1: Double it |" in eve
+    assert "SyntaxError: expected ':' (line 4)" in eve
+
+
 # --------------------------------------------------------------------------- golden
 
 

@@ -288,6 +288,41 @@ def print_scorecard(grades: list[LessonGrade], tree: Path, report_dir: Path) -> 
     print(f"Reports: {runner.shown_path(report_dir)}/")
 
 
+def job_summary(card: dict[str, Any]) -> str:
+    """A scorecard.json as Markdown: the GitHub Actions job summary of a graded push."""
+    points = card["points"]
+    verdict = "everything passes" if card["passed"] else "not everything passes yet"
+    lines = [
+        f"## Workbook scorecard: {points['earned']}/{points['total']} points, {verdict}",
+        "",
+        "| lesson | status | behaviours | exercises | points | next |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in card["lessons"]:
+        following = entry["next"]
+        nxt = f"exercise {following['exercise']}: {following['title']}" if following else ""
+        cells = [
+            entry["lesson"],
+            entry["status"],
+            f"{entry['behaviours']['passed']}/{entry['behaviours']['total']}",
+            f"{entry['exercises']['solved']}/{entry['exercises']['total']}",
+            f"{entry['points']['earned']}/{entry['points']['total']}",
+            nxt.replace("|", "\\|"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    problems = [e for e in card["lessons"] if e["problem"]]
+    for entry in problems:
+        lines += [
+            "",
+            f"**{entry['lesson']}**: {entry['status']}",
+            "",
+            "```text",
+            entry["problem"],
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------- a class
 
 

@@ -10,6 +10,7 @@ gradebooks, hints).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -261,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="print the lessons, one slug a line")
     sub.add_parser("rules", help="print the checker's rules")
     sub.add_parser("sync", help="rewrite the generated parts of the READMEs")
+    m = sub.add_parser("summary", help="a grading report folder's scorecard as Markdown")
+    m.add_argument("folder", help="e.g. reports/grade/lessons")
     sub.add_parser("golden", help="rewrite tests/golden/ from a real grading run")
     sub.add_parser("selftest", help="the checker's and grader's own tests (reused if unchanged)")
     args = parser.parse_args(argv)
@@ -277,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
         for path in changed:
             print(f"sync: rewrote {path.relative_to(ROOT)}")
         print(f"sync: {len(changed)} file(s) changed")
+        return 0
+    if args.command == "summary":
+        card = Path(args.folder) / "scorecard.json"
+        if not card.exists():
+            print(f"No scorecard: {card} is missing (did grading start at all?)")
+            return 1
+        sys.stdout.write(grader.job_summary(json.loads(card.read_text())))
         return 0
     if args.command == "golden":
         sys.path.insert(0, str(ROOT / "tests"))
