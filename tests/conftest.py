@@ -292,6 +292,12 @@ def lesson_import_warnings() -> list[tuple[type[Warning], str]]:
     return []
 
 
+def inside(file: str, folder: Path) -> bool:
+    """Whether a module's file lies in the folder (a string test: it runs for every
+    module in sys.modules, twice per test, so Path arithmetic would cost seconds)."""
+    return bool(file) and file.startswith(f"{folder}{os.sep}")
+
+
 def lesson_module_names(folder: Path) -> set[str]:
     names = {p.stem for p in folder.glob("*.py")}
     names |= {p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
@@ -304,7 +310,7 @@ def forget_lesson_modules(folder: Path) -> None:
     for name in list(sys.modules):
         module = sys.modules[name]
         file = getattr(module, "__file__", None) or ""
-        if name.split(".")[0] in names or (file and Path(file).is_relative_to(folder)):
+        if name.split(".")[0] in names or inside(file, folder):
             del sys.modules[name]
     if "sqlmodel" in sys.modules:
         # SQLModel's table classes register in one global MetaData and mapper registry;
@@ -343,7 +349,7 @@ class LoadedLesson:
         found: dict[int, Engine | AsyncEngine] = {}
         for module in list(sys.modules.values()):
             file = getattr(module, "__file__", None) or ""
-            if not file or not Path(file).is_relative_to(self.dir):
+            if not inside(file, self.dir):
                 continue
             for value in vars(module).values():
                 if isinstance(value, Engine | AsyncEngine):
