@@ -19,6 +19,7 @@ import pytest
 
 import grader
 import runner
+import watch
 from manifest import load_lessons
 
 # Each test grades whole suites in processes of their own: more than one test's limit.
@@ -310,6 +311,19 @@ def test_the_job_summary_shows_points_and_why_a_lesson_did_not_run(workbook, tmp
     eve = grader.job_summary(json.loads((reports / "eve" / "scorecard.json").read_text()))
     assert "| 01_tiny | does-not-import | 0/0 | 0/1 | 0/3 | exercise 1: Double it |" in eve
     assert "SyntaxError: expected ':' (line 4)" in eve
+
+
+def test_watch_shows_the_next_exercise_first_then_the_suite_then_progress(workbook, capsys):
+    lesson = load_lessons(workbook / "workbook.toml")[0]
+    watch.run_once(lesson, workbook / "lessons", workbook)
+    out = capsys.readouterr().out
+    first = out.index("  exercise 1: not yet  (Double it)")
+    assert out[first:].splitlines()[1] == "    AssertionError: crud.double must return 2 * n"
+    assert (
+        first
+        < out.index("FAIL  01_tiny: A tiny lesson")
+        < out.index("lesson 01: 0/1 exercises; workbook: 0/1")
+    )
 
 
 # --------------------------------------------------------------------------- golden

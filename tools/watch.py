@@ -19,7 +19,7 @@ import runner
 from manifest import ROOT, Lesson, load_lessons
 
 
-def exercise_run(lesson: Lesson, tree: Path, n: int) -> tuple[bool, str]:
+def exercise_run(lesson: Lesson, tree: Path, n: int, root: Path = ROOT) -> tuple[bool, str]:
     """Run exercise n's tests only; (all passed, first failure message)."""
     with tempfile.TemporaryDirectory(prefix="workbook-watch-") as tmp:
         report = Path(tmp) / "report.json"
@@ -28,7 +28,7 @@ def exercise_run(lesson: Lesson, tree: Path, n: int) -> tuple[bool, str]:
             "--tb=native", f"--workbook-report={report}", f"--workbook-exercise={n}",
             "-p", "no:randomly",
         ]  # fmt: skip
-        subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300)
+        subprocess.run(cmd, cwd=root, capture_output=True, timeout=300)
         data = json.loads(report.read_text()) if report.exists() else {}
     rows = data.get("results", [])
     failing = [r for r in rows if r["outcome"] != "passed"]
@@ -39,24 +39,24 @@ def exercise_run(lesson: Lesson, tree: Path, n: int) -> tuple[bool, str]:
     return not failing, (failing[0]["message"].splitlines() or [""])[0] if failing else ""
 
 
-def workbook_progress(tree: Path, current: grader.LessonGrade) -> str:
-    card = runner.REPORTS / "grade" / "lessons" / "scorecard.json"
+def workbook_progress(current: grader.LessonGrade, root: Path = ROOT) -> str:
+    card = root / "reports" / "grade" / "lessons" / "scorecard.json"
     solved = {}
     if card.exists():
         for entry in json.loads(card.read_text()).get("lessons", []):
             solved[entry["lesson"]] = entry["exercises"]["solved"]
     solved[current.lesson.slug] = len(current.solved)
-    lessons = load_lessons()
+    lessons = load_lessons(root / "workbook.toml")
     total = sum(len(lesson.exercises) for lesson in lessons)
     return f"workbook: {sum(solved.values())}/{total}"
 
 
-def run_once(lesson: Lesson, tree: Path) -> None:
+def run_once(lesson: Lesson, tree: Path, root: Path = ROOT) -> None:
     print("\033[2J\033[H", end="")  # clear the screen
     print(f"lesson {lesson.number}: {lesson.title}\n")
     shown = grader.hints_shown().get(lesson.slug, {})
     for exercise in lesson.exercises:
-        passed, message = exercise_run(lesson, tree, exercise.n)
+        passed, message = exercise_run(lesson, tree, exercise.n, root)
         if passed:
             print(f"  exercise {exercise.n}: solved  ({exercise.title})")
             continue
@@ -66,12 +66,12 @@ def run_once(lesson: Lesson, tree: Path) -> None:
         print(f"    stuck? `nox -s hint -- {lesson.number} {exercise.n}` (hint {level + 1})")
         break
     print("\n  running the whole suite...", flush=True)
-    grade = grader.LessonGrade(lesson, runner.run_suite(lesson, tree), shown)
+    grade = grader.LessonGrade(lesson, runner.run_suite(lesson, tree, root=root), shown)
     print("\033[1A\033[2K", end="")
     print(grade.text())
     print(
         f"\nlesson {lesson.number}: {len(grade.solved)}/{len(lesson.exercises)} exercises; "
-        f"{workbook_progress(tree, grade)}"
+        f"{workbook_progress(grade, root)}"
     )
     print("\nwatching for changes (Ctrl-C stops)...", flush=True)
 
