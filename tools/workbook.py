@@ -67,9 +67,13 @@ def summary_line(result: SuiteResult, tree: Path) -> str:
     text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no tests"
     how = "reused" if result.reused else f"{result.seconds:.1f} s"
     where = runner.shown_path(tree)
-    line = (
-        f"{result.status.upper():<7} {result.lesson} on {where}/ ({result.backend}): {text} [{how}]"
-    )
+    label = result.status.upper()
+    failing = [row for row in result.results if row["outcome"] != "passed"]
+    only_exercises = failing and all(row["exercise"] is not None for row in failing)
+    if result.status == "failed" and tree.name == "lessons" and only_exercises:
+        # The unsolved tree: only exercise tests fail, which is what check expects.
+        label, text = "UNSOLVED", f"{text} (only exercise tests fail)"
+    line = f"{label:<8} {result.lesson} on {where}/ ({result.backend}): {text} [{how}]"
     if result.problem:
         line += f"\n        {result.problem.splitlines()[0]}"
     return line
