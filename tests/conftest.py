@@ -7,13 +7,19 @@ What it does, in the order a test meets it:
 * Keeps one lesson per process. Lessons reuse module names (``main``, ``models``) and
   SQLModel keeps one global metadata, so two lessons in one process would collide. A run
   that collects two lessons stops at once and names the right command.
-* Gives each test a fresh database: a SQLite file under ``tmp_path``, or, when
-  ``WORKBOOK_DATABASE_URL`` names a PostgreSQL server, a new role with its own schema
-  and ``search_path`` set to that schema alone, so the lesson's unqualified tables land
-  there whatever driver it uses, and nothing in ``public`` can leak in.
-* Imports the lesson afresh for each test, with ``DATABASE_URL`` pointing at that
-  database, exactly as uvicorn would import it; warnings raised on import are errors
-  unless the lesson's own conftest lists them in ``lesson_import_warnings``.
+* Gives each test an empty database. The process has one: a SQLite file in a temporary
+  folder, or, when ``WORKBOOK_DATABASE_URL`` names a PostgreSQL server, a role of its own
+  with one schema and ``search_path`` set to that schema alone (so the lesson's
+  unqualified tables land there whatever driver it uses, and nothing in ``public`` can
+  leak in). Before every test it is wiped: the SQLite file is deleted, the schema dropped
+  and created again, after the lesson's engines have let go of their connections.
+* Imports the lesson with ``DATABASE_URL`` pointing at that database, exactly as uvicorn
+  would; warnings raised on import are errors unless the lesson's own conftest lists them
+  in ``lesson_import_warnings``. The import is kept for the next test when nothing the
+  test could have changed did change (see ``Fingerprint``): same environment, no module
+  global rebound, no listener added, no dependency override left, and the test passed.
+  Otherwise the next test imports the lesson afresh. Importing once instead of per test
+  is what makes a suite run in seconds.
 * Hands tests an HTTP client that runs the app's lifespan, a statement counter, and
   helpers every lesson shares (``create_hero``, ``create_team``, ``raw_client``).
 
@@ -30,7 +36,9 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shutil
 import sys
+import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -153,7 +161,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     where = (
-        "SQLite files under tmp_path" if config.stash[SERVER].backend == "sqlite" else "PostgreSQL"
+        "SQLite, one file wiped before each test"
+        if config.stash[SERVER].backend == "sqlite"
+        else "PostgreSQL, one schema dropped and created before each test"
     )
     return [f"workbook: tree {config.stash[TREE]}, databases: {where}"]
 
@@ -187,12 +197,14 @@ def lesson_dir(tree: Path, lesson_info: manifest.Lesson) -> Path:
 
 @dataclass
 class Database:
-    """A fresh, empty database for one test."""
+    """The process's database, emptied before each test (the ``db`` fixture)."""
 
     backend: str
     url: str  # sync driver: sqlite or postgresql+psycopg
     async_url: str  # async driver: sqlite+aiosqlite or postgresql+asyncpg
     admin_url: str | None = None
+    path: Path | None = None  # the SQLite file
+    schema: str | None = None  # the PostgreSQL role and schema
     _engines: list[Engine] = field(default_factory=list)
 
     def engine(self, **kwargs: Any) -> Engine:
@@ -204,18 +216,61 @@ class Database:
     def dispose(self) -> None:
         for engine in self._engines:
             engine.dispose()
+        self._engines.clear()
+
+    def wipe(self) -> None:
+        """Empty the database: nothing a previous test stored, created or migrated is left."""
+        if self.path is not None:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            return
+        import psycopg
+        from psycopg import sql
+
+        assert self.admin_url is not None and self.schema is not None
+        name = sql.Identifier(self.schema)
+        with psycopg.connect(_libpq(make_url(self.admin_url)), autocommit=True) as conn:
+            # A connection someone leaked would hold locks the DROP waits for: end them.
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (self.schema,),
+            )
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
+            conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(name, name))
+
+
+@pytest.fixture(scope="session")
+def process_database(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """The one database of this process; ``db`` empties it before each test."""
+    server = pytestconfig.stash[SERVER]
+    if server.backend == "postgresql":
+        yield from _postgres_database(server)
+        return
+    # In memory (/dev/shm) where the machine has it: SQLite behaves the same there, but a
+    # commit costs well under a millisecond instead of an fsync to disk (5 to 20 ms).
+    shm = Path("/dev/shm")
+    in_memory = shm.is_dir() and os.access(shm, os.W_OK)
+    folder = (
+        Path(tempfile.mkdtemp(prefix="workbook-db-", dir=shm))
+        if in_memory
+        else tmp_path_factory.mktemp("database")
+    )
+    path = folder / "workbook.db"
+    try:
+        yield Database("sqlite", f"sqlite:///{path}", f"sqlite+aiosqlite:///{path}", path=path)
+    finally:
+        if in_memory:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
-def db(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[Database]:
-    server = pytestconfig.stash[SERVER]
-    if server.backend == "sqlite":
-        path = tmp_path / "workbook.db"
-        database = Database("sqlite", f"sqlite:///{path}", f"sqlite+aiosqlite:///{path}")
-        yield database
-        database.dispose()
-        return
-    yield from _postgres_database(server)
+def db(process_database: Database) -> Iterator[Database]:
+    """An empty database for this test (the process's, wiped)."""
+    process_database.wipe()
+    yield process_database
+    process_database.dispose()
 
 
 def _postgres_database(server: Server) -> Iterator[Database]:
@@ -235,7 +290,7 @@ def _postgres_database(server: Server) -> Iterator[Database]:
             else:
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
             conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
-            # Only its own schema: tables someone left in `public` must not leak into a test.
+            # Only its own schema: tables someone left in `public` must not leak in.
             conn.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, schema))
         database = _postgres_handle(admin, name, server)
         yield database
@@ -258,6 +313,7 @@ def _postgres_handle(admin: Any, name: str, server: Server) -> Database:
         url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
         url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
         admin_url=server.admin_url,
+        schema=name,
     )
 
 
@@ -344,17 +400,28 @@ class LoadedLesson:
     def app(self) -> Any:
         return getattr(self.module(self.app_module), self.app_name)
 
+    def modules(self) -> list[tuple[str, ModuleType]]:
+        """The lesson's modules that are imported now, by name."""
+        return lesson_modules(self.dir)
+
     def engines(self) -> list[Engine | AsyncEngine]:
         """Every engine (sync or async) the lesson's modules hold at module level."""
         found: dict[int, Engine | AsyncEngine] = {}
-        for module in list(sys.modules.values()):
-            file = getattr(module, "__file__", None) or ""
-            if not inside(file, self.dir):
-                continue
+        for _, module in self.modules():
             for value in vars(module).values():
                 if isinstance(value, Engine | AsyncEngine):
                     found[id(value)] = value
         return list(found.values())
+
+
+def lesson_modules(folder: Path) -> list[tuple[str, ModuleType]]:
+    """The modules of sys.modules that come from the lesson folder, sorted by name."""
+    names = lesson_module_names(folder)
+    return sorted(
+        (name, module)
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in names and inside(getattr(module, "__file__", None) or "", folder)
+    )
 
 
 def release(engine: Engine | AsyncEngine) -> None:
@@ -402,6 +469,91 @@ def import_lesson(
     return loaded
 
 
+def listener_count(value: Any) -> int:
+    """Event listeners on an engine, a pool or a sessionmaker's session class (0 for
+    anything else): a test that adds one and never removes it changes the lesson."""
+    dispatch = getattr(value, "dispatch", None)
+    if dispatch is None and isinstance(getattr(value, "class_", None), type):
+        dispatch = getattr(value.class_, "dispatch", None)
+    names = getattr(dispatch, "_event_names", None)
+    if not names:
+        return 0
+    total = 0
+    for name in names:
+        listeners = getattr(dispatch, name)
+        if hasattr(listeners, "__len__"):
+            total += len(listeners)
+        else:  # class-level: listeners per class
+            total += sum(len(found) for found in listeners._clslevel.values())
+    return total
+
+
+def fingerprint(loaded: LoadedLesson) -> tuple[Any, ...]:
+    """What a test could change in an imported lesson and leave changed for the next one:
+    which object each module global names, the listeners on its engines, pools and
+    session factories, a connection object left connected (``databases.Database``), and
+    the app's attributes, routes, middleware, exception handlers, dependency overrides
+    and state. Cheap: a few modules."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from sqlalchemy.orm import sessionmaker
+    from sqlalchemy.pool import Pool
+
+    watched = (Engine, AsyncEngine, Pool, sessionmaker, async_sessionmaker)
+    seen: list[Any] = []
+    for name, module in loaded.modules():
+        values = vars(module)
+        seen.append((name, tuple((key, id(value)) for key, value in values.items())))
+        for key, value in values.items():
+            extra: list[Any] = []
+            if isinstance(value, watched):
+                extra.append(listener_count(value))
+            if isinstance(value, AsyncEngine):
+                value = value.sync_engine
+                extra.append(listener_count(value))
+            if isinstance(value, Engine):
+                extra.append(listener_count(value.pool))
+            connected = getattr(value, "is_connected", None)
+            if isinstance(connected, bool):
+                extra.append(connected)
+            if extra:
+                seen.append((name, key, *extra))
+    app = loaded.app
+    lazy = {"middleware_stack", "openapi_schema"}  # built on first use, from the rest
+    seen.append(tuple((key, id(value)) for key, value in vars(app).items() if key not in lazy))
+    seen.append(
+        (
+            len(app.router.routes),
+            len(app.user_middleware),
+            tuple(app.exception_handlers),
+            tuple(app.dependency_overrides),
+            tuple(vars(app.state).get("_state", {})),
+        )
+    )
+    return tuple(seen)
+
+
+@dataclass
+class Imported:
+    """The lesson as imported for an earlier test, and what it looked like then."""
+
+    loaded: LoadedLesson
+    env: dict[str, str]
+    fingerprint: tuple[Any, ...]
+    clean: bool = False  # the last test that used it passed and released its engines
+
+
+IMPORTED = pytest.StashKey[dict[str, Imported]]()
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
 @pytest.fixture
 def lesson(
     lesson_info: manifest.Lesson,
@@ -409,30 +561,45 @@ def lesson(
     lesson_env: dict[str, str],
     lesson_import_warnings: list[tuple[type[Warning], str]],
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Iterator[LoadedLesson]:
-    """The lesson under test, imported afresh against this test's database."""
+    """The lesson under test, imported against this test's (empty) database: kept from the
+    previous test when that test left it as it found it, imported afresh otherwise."""
     for key, value in lesson_env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.syspath_prepend(str(lesson_dir))
-    loaded = import_lesson(lesson_info, lesson_dir, lesson_import_warnings)
+    cache = request.config.stash.setdefault(IMPORTED, {})
+    kept = cache.pop(lesson_info.slug, None)
+    if (
+        kept is None
+        or not kept.clean
+        or kept.env != lesson_env
+        or fingerprint(kept.loaded) != kept.fingerprint
+    ):
+        loaded = import_lesson(lesson_info, lesson_dir, lesson_import_warnings)
+        kept = Imported(loaded, dict(lesson_env), fingerprint(loaded))
+    cache[lesson_info.slug] = kept  # `reimport` takes it out again
+    kept.clean = False
+    # Starlette builds the middleware stack (exception handlers included) on the first
+    # request: build it again, as a fresh import would, from what the test changes.
+    kept.loaded.app.middleware_stack = None
     try:
-        yield loaded
+        yield kept.loaded
     finally:
-        try:
-            for engine in loaded.engines():
-                release(engine)
-        finally:
-            forget_lesson_modules(lesson_dir)
+        for engine in kept.loaded.engines():
+            release(engine)  # raises if an async engine still pools connections
+        kept.clean = not request.node.stash.get(FAILED, False)
 
 
 @pytest.fixture
-def reimport(lesson: LoadedLesson) -> Callable[..., ModuleType]:
+def reimport(lesson: LoadedLesson, request: pytest.FixtureRequest) -> Callable[..., ModuleType]:
     """``reimport("database")``: forget the lesson's modules, then import one afresh.
 
     Unlike the ``lesson`` fixture's import, warnings are not recorded here: wrap the call
     in ``pytest.warns`` to assert what a module warns on import. ``forget=False`` imports
-    without forgetting, to warn module by module.
+    without forgetting, to warn module by module. The next test imports the lesson afresh.
     """
+    request.config.stash[IMPORTED].pop(lesson.info.slug, None)
 
     def _reimport(name: str, forget: bool = True) -> ModuleType:
         if forget:

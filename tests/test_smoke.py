@@ -60,6 +60,7 @@ def wait_until_up(proc: subprocess.Popen[bytes], log: Path, url: str, seconds: f
     pytest.fail(f"uvicorn did not answer {url} within {seconds} s", pytrace=False)
 
 
+@pytest.mark.timeout(90)  # migrations, then a server start: seconds alone, more under load
 def test_uvicorn_serves_a_create_and_read_round_trip(smoke_lesson, tree, db, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     source = tree / smoke_lesson.slug

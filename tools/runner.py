@@ -7,8 +7,9 @@
   as "did not finish", deselects it and runs the rest again (a few times at most). The
   whole suite also has a wall-clock limit; past it the process group is killed, uvicorn
   and all.
-* Before the suite, the lesson is imported once in a throwaway process (with a time
-  limit): a lesson that does not import is reported once, in words, not as N failures.
+* Beside the suite's first process, the lesson is imported once in a throwaway process
+  (with a time limit): a lesson that does not import is reported once, in words, not as
+  N failures, and the suite's process is stopped.
 * A suite's result is kept under reports/cache/, keyed by a hash of everything that can
   change it: the lesson's files in the tree under test, its tests, the harness, the
   tools, the lock, the Python version and the database server. The same key is "reused"
@@ -25,8 +26,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,14 +129,23 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_group(
-    cmd: list[str], cwd: Path, env: dict[str, str], log: Path, timeout: float
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    timeout: float,
+    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> tuple[int | None, bool]:
-    """Run ``cmd`` in a new process group, output to ``log``. (exit code, timed out)."""
+    """Run ``cmd`` in a new process group, output to ``log``. (exit code, timed out).
+
+    ``started`` is called with the process once it runs (another thread may stop it)."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
+        if started is not None:
+            started(proc)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -205,8 +217,17 @@ def describe_import_error(info: dict[str, Any], folder: Path) -> str:
     return text
 
 
-def import_check(lesson: Lesson, folder: Path, root: Path = ROOT) -> tuple[str, str] | None:
-    """None when the lesson imports; else (status, words) for the report."""
+def suite_env() -> dict[str, str]:
+    """The environment of the processes a suite starts. Bytecode may be written: with
+    PYTHONDONTWRITEBYTECODE set, every suite would compile its tests and the lesson from
+    source again, about a second each time."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def missing_files(lesson: Lesson, folder: Path, root: Path = ROOT) -> tuple[str, str] | None:
+    """(status, words) when a Python file the solution has is missing from the copy."""
     reference = root / "solutions" / lesson.slug
     missing = sorted(
         rel
@@ -216,11 +237,19 @@ def import_check(lesson: Lesson, folder: Path, root: Path = ROOT) -> tuple[str, 
     if missing:
         names = ", ".join(shown_path(folder / rel) for rel in missing)
         return "does-not-import", f"{names}: missing (the lesson cannot run without it)"
+    return None
+
+
+def import_check(lesson: Lesson, folder: Path, root: Path = ROOT) -> tuple[str, str] | None:
+    """None when the lesson imports; else (status, words) for the report."""
+    failure = missing_files(lesson, folder, root)
+    if failure is not None:
+        return failure
     module = lesson.app.partition(":")[0]
     with tempfile.TemporaryDirectory(prefix="workbook-import-") as tmp:
         database = Path(tmp) / "probe.db"
         scheme = "sqlite+aiosqlite" if lesson.driver == "async" else "sqlite"
-        env = {**os.environ, "DATABASE_URL": f"{scheme}:///{database}"}
+        env = {**suite_env(), "DATABASE_URL": f"{scheme}:///{database}"}
         log = Path(tmp) / "output.txt"
         cmd = [sys.executable, "-c", _IMPORT_PROBE, str(folder), module]
         code, timed_out = run_group(cmd, Path(tmp), env, log, IMPORT_TIMEOUT)
@@ -238,6 +267,43 @@ def import_check(lesson: Lesson, folder: Path, root: Path = ROOT) -> tuple[str, 
             info = json.loads(line.removeprefix("WORKBOOK-IMPORT-ERROR "))
             return "does-not-import", describe_import_error(info, folder)
     return "does-not-import", f"{shown_path(folder)} does not import:\n{output[-2000:]}"
+
+
+class ImportProbe:
+    """The import check, run beside the suite's first pytest process rather than before
+    it (a second core, and a second less to wait). If the lesson does not import, the
+    probe stops that pytest process: its N failures would only repeat the one cause."""
+
+    def __init__(self, lesson: Lesson, folder: Path, root: Path) -> None:
+        self.failure = missing_files(lesson, folder, root)
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._done = threading.Event()
+        if self.failure is None:
+            threading.Thread(target=self._probe, args=(lesson, folder, root), daemon=True).start()
+        else:
+            self._done.set()
+
+    def _probe(self, lesson: Lesson, folder: Path, root: Path) -> None:
+        failure = import_check(lesson, folder, root)
+        with self._lock:
+            self.failure = failure
+            self._done.set()
+            procs = list(self._procs) if failure is not None else []
+        for proc in procs:
+            stop_group(proc)
+
+    def watch(self, proc: subprocess.Popen[bytes]) -> None:
+        """Stop this suite process too if the lesson turns out not to import."""
+        with self._lock:
+            self._procs.append(proc)
+            failed = self._done.is_set() and self.failure is not None
+        if failed:
+            stop_group(proc)
+
+    def result(self) -> tuple[str, str] | None:
+        self._done.wait()
+        return self.failure
 
 
 # --------------------------------------------------------------------------- the suite
@@ -316,24 +382,29 @@ def _run(
     if not folder.is_dir():
         base.status, base.problem = "missing", f"{shown_path(folder)} is missing"
         return base
-    if import_first:
-        failure = import_check(lesson, folder, root)
-        if failure is not None:
-            base.status, base.problem = failure
-            return base
+    probe = ImportProbe(lesson, folder, root) if import_first else None
+    if probe is not None and probe.failure is not None:  # a missing file: nothing to run
+        base.status, base.problem = probe.failure
+        return base
     limit = test_timeout(root)
     results: dict[str, dict[str, Any]] = {}
     hung: list[str] = []
     collected: dict[str, int | None] = {}
     outputs: list[str] = []
     deadline = time.monotonic() + suite_timeout
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = suite_env()
     with tempfile.TemporaryDirectory(prefix="workbook-suite-") as tmp:
         for attempt in range(RESTARTS + 1):
             report, log = Path(tmp) / f"report-{attempt}.json", Path(tmp) / f"log-{attempt}.txt"
             cmd = pytest_command(lesson, tree, report, hung, extra, limit)
             remaining = max(1.0, deadline - time.monotonic())
-            code, timed_out = run_group(cmd, root, env, log, remaining)
+            started = probe.watch if probe is not None else None
+            code, timed_out = run_group(cmd, root, env, log, remaining, started)
+            failure = probe.result() if probe is not None else None
+            if failure is not None:
+                # The lesson does not import: say that once, not as N failing tests.
+                base.status, base.problem = failure
+                return base
             outputs.append(tail(log))
             data = json.loads(report.read_text()) if report.exists() else {}
             for row in data.get("results", []):

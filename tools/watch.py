@@ -9,7 +9,6 @@ results of every lesson. Ctrl-C stops it.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,24 +18,34 @@ import runner
 from manifest import ROOT, Lesson, load_lessons
 
 
-def exercise_run(lesson: Lesson, tree: Path, n: int, root: Path = ROOT) -> tuple[bool, str]:
-    """Run exercise n's tests only; (all passed, first failure message)."""
+def exercise_runs(lesson: Lesson, tree: Path, root: Path = ROOT) -> dict[int, tuple[bool, str]]:
+    """Every exercise's tests in one quick process (no smoke test, no other test):
+    exercise n -> (all its tests passed, its first failure message)."""
     with tempfile.TemporaryDirectory(prefix="workbook-watch-") as tmp:
         report = Path(tmp) / "report.json"
         cmd = [
             sys.executable, "-m", "pytest", f"tests/{lesson.slug}", f"--tree={tree}", "-q",
-            "--tb=native", f"--workbook-report={report}", f"--workbook-exercise={n}",
+            "--tb=native", f"--workbook-report={report}", "--workbook-exercise=all",
             "-p", "no:randomly",
         ]  # fmt: skip
-        subprocess.run(cmd, cwd=root, capture_output=True, timeout=300)
+        log = Path(tmp) / "output.txt"
+        runner.run_group(cmd, root, runner.suite_env(), log, runner.SUITE_TIMEOUT)
         data = json.loads(report.read_text()) if report.exists() else {}
     rows = data.get("results", [])
-    failing = [r for r in rows if r["outcome"] != "passed"]
     if data.get("collection_errors"):
-        return False, data["collection_errors"][0]["message"].strip().splitlines()[-1]
-    if not rows:
-        return False, "no test ran: does the lesson import? (the full run below says)"
-    return not failing, (failing[0]["message"].splitlines() or [""])[0] if failing else ""
+        message = data["collection_errors"][0]["message"].strip().splitlines()[-1]
+        return {exercise.n: (False, message) for exercise in lesson.exercises}
+    outcome: dict[int, tuple[bool, str]] = {}
+    for exercise in lesson.exercises:
+        mine = [row for row in rows if row["exercise"] == exercise.n]
+        failing = [row for row in mine if row["outcome"] != "passed"]
+        if not mine:
+            outcome[exercise.n] = (False, "no test ran: does the lesson import? (see below)")
+        elif failing:
+            outcome[exercise.n] = (False, (failing[0]["message"].splitlines() or [""])[0])
+        else:
+            outcome[exercise.n] = (True, "")
+    return outcome
 
 
 def workbook_progress(current: grader.LessonGrade, root: Path = ROOT) -> str:
@@ -55,8 +64,9 @@ def run_once(lesson: Lesson, tree: Path, root: Path = ROOT) -> None:
     print("\033[2J\033[H", end="")  # clear the screen
     print(f"lesson {lesson.number}: {lesson.title}\n")
     shown = grader.hints_shown().get(lesson.slug, {})
+    outcomes = exercise_runs(lesson, tree, root)
     for exercise in lesson.exercises:
-        passed, message = exercise_run(lesson, tree, exercise.n, root)
+        passed, message = outcomes[exercise.n]
         if passed:
             print(f"  exercise {exercise.n}: solved  ({exercise.title})")
             continue

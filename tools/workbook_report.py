@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +38,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.getgroup("workbook").addoption(
         "--workbook-exercise",
-        type=int,
         default=None,
-        help="run only the tests of this exercise number",
+        help="run only the tests of this exercise number, or of every exercise (`all`)",
     )
 
 
+def wanted_exercise(config: pytest.Config) -> Callable[[int | None], bool] | None:
+    value = config.getoption("--workbook-exercise")
+    if value is None:
+        return None
+    if value == "all":
+        return lambda number: number is not None
+    try:
+        wanted = int(value)
+    except ValueError:
+        raise pytest.UsageError(
+            f"--workbook-exercise={value}: give an exercise number, or `all`"
+        ) from None
+    return lambda number: number == wanted
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    wanted = config.getoption("--workbook-exercise")
-    if wanted is None:
+    keep = wanted_exercise(config)
+    if keep is None:
         return
-    dropped = [item for item in items if exercise_of(item) != wanted]
+    dropped = [item for item in items if not keep(exercise_of(item))]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if exercise_of(item) == wanted]
+        items[:] = [item for item in items if keep(exercise_of(item))]
 
 
 def pytest_configure(config: pytest.Config) -> None:
