@@ -34,9 +34,13 @@ def uv() -> list[str]:
 
 
 def sync(session: nox.Session) -> None:
-    """Build or refresh the shared environment from the lock (a no-op when warm)."""
+    """Build or refresh the shared environment from the lock (a no-op when warm).
+
+    Bytecode is compiled at install: a Python that runs with PYTHONDONTWRITEBYTECODE (as
+    some CI machines do) would otherwise compile every library again in every suite's
+    process, seconds each time."""
     session.run(
-        *uv(), "sync", "--locked", "--quiet",
+        *uv(), "sync", "--locked", "--quiet", "--compile-bytecode",
         env={"UV_PROJECT_ENVIRONMENT": str(VENV)}, external=True,
     )  # fmt: skip
 
@@ -174,7 +178,8 @@ def serve(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def diff(session: nox.Session) -> None:
-    """`nox -s diff -- 04 05` diffs two solutions; `nox -s diff -- 05` is 05's answer key."""
+    """`nox -s diff -- 04 05`: solved 04 against 05 as a learner gets it (no spoilers);
+    add `--solutions` to compare the solved apps; `nox -s diff -- 05` is 05's answer key."""
     if not session.posargs:
         session.error("e.g. `nox -s diff -- 04 05` or `nox -s diff -- 05`")
     session.run(sys.executable, "tools/workbook.py", "diff", *session.posargs, external=True)

@@ -9,6 +9,7 @@ The unbroken copy must pass, so a checker that reports everything or nothing fai
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -245,6 +246,83 @@ def test_rule_readme_code_accepts_a_marked_illustration(copy):
     assert found(copy) == {}
 
 
+def set_hints(root: Path, hints: list[str]) -> None:
+    """Replace the first exercise's hints in the copy's workbook.toml."""
+    manifest = root / "workbook.toml"
+    text = manifest.read_text()
+    start = text.index("hints = [")
+    end = text.index("\n]", start) + 2
+    manifest.write_text(text[:start] + f"hints = {json.dumps(hints)}" + text[end:])
+
+
+def region_code(root: Path, slug: str, n: int) -> tuple[str, str]:
+    """(file, line) of the first code line a hint may not give away, in exercise n."""
+    code = checker.solution_region_code(root / "solutions" / slug)[n]
+    return code[0]
+
+
+def test_rule_hints_teach(copy):
+    rel, line = region_code(copy, LESSON, 1)
+    set_hints(copy, ["The idea: https://docs.sqlalchemy.org/", "The API.", f"Type `{line}`."])
+    assert the_only(copy, "hints-teach") == [
+        f"workbook.toml: lesson 01 exercise 1: hint 3 gives away a line of "
+        f"solutions/{LESSON}/{rel}: {line!r} [hints-teach]"
+    ]
+
+
+def test_rule_hints_teach_wants_three_and_a_link_in_the_first(copy):
+    set_hints(copy, ["The idea, with no link.", "The API."])
+    assert set(the_only(copy, "hints-teach")) == {
+        "workbook.toml: lesson 01 exercise 1: has 2 hints; every exercise has exactly 3 "
+        "[hints-teach]",
+        "workbook.toml: lesson 01 exercise 1: hint 1 links no documentation "
+        "(no https:// address) [hints-teach]",
+    }
+
+
+def exercise_file(root: Path, slug: str, n: int) -> str:
+    """A solution file of the lesson with a region of exercise n."""
+    return region_code(root, slug, n)[0]
+
+
+def make_wrong(root: Path, slug: str, name: str, files: dict[str, str], message: str) -> Path:
+    folder = root / "tests" / slug / "wrong" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    (folder / "mistake.toml").write_text(
+        f'mistake = "a mistake made for this test"\nmessage = {json.dumps(message)}\n'
+    )
+    return folder
+
+
+def harmless(root: Path, slug: str, n: int) -> dict[str, str]:
+    """The solution file of exercise n with a comment added inside its region: it still
+    solves the exercise, so as a "wrong answer" its tests must let it through."""
+    rel = exercise_file(root, slug, n)
+    text = (root / "solutions" / slug / rel).read_text()
+    marker = next(x for x in text.splitlines() if checker.REGION_START.search(x) and f" {n}" in x)
+    return {rel: text.replace(marker, f"{marker}\n# a harmless comment", 1)}
+
+
+def test_rule_wrong_answers(copy):
+    wrong = copy / "tests" / LESSON / "wrong"
+    for folder in wrong.glob("ex1_*"):
+        shutil.rmtree(folder)
+    make_wrong(copy, LESSON, "ex1_only_one", harmless(copy, LESSON, 1), "x")
+    rel = exercise_file(copy, LESSON, 2)
+    text = (copy / "solutions" / LESSON / rel).read_text()
+    make_wrong(copy, LESSON, "ex2_edits_outside", {rel: text + "\nx = 1\n"}, "x")
+    assert set(the_only(copy, "wrong-answers")) == {
+        f"tests/{LESSON}/wrong: exercise 1 has 1 wrong answer(s); every exercise keeps at "
+        "least two [wrong-answers]",
+        f"tests/{LESSON}/wrong/ex2_edits_outside/{rel}: differs from solutions/{LESSON}/{rel} "
+        "outside the exercise regions (copy the solution file again and change only a "
+        "region) [wrong-answers]",
+    }
+
+
 # --------------------------------------------------------------------------- dynamic rules
 
 
@@ -292,3 +370,24 @@ def test_rule_exercises_pass_solved(copy):
     problems = dynamic(copy, ("solutions",))
     assert problems["exercises-pass-solved"], problems
     assert all("failed, expected passed" in p for p in problems["exercises-pass-solved"])
+
+
+@pytest.mark.timeout(300)  # it runs exercise 1's tests twice
+def test_rule_wrong_answers_caught(copy):
+    wrong = copy / "tests" / LESSON / "wrong"
+    shutil.rmtree(wrong, ignore_errors=True)
+    # Not wrong at all: the tests let it through, so the checker must say so.
+    make_wrong(copy, LESSON, "ex1_not_wrong", harmless(copy, LESSON, 1), "x")
+    # Wrong (the unsolved file), but its failure messages do not hold the phrase given.
+    rel = exercise_file(copy, LESSON, 1)
+    unsolved = {rel: (copy / "lessons" / LESSON / rel).read_text()}
+    make_wrong(copy, LESSON, "ex1_unnamed", unsolved, "a phrase no message holds")
+    problems = workbook.check_wrong_answers([lesson_of(copy)], root=copy)
+    by_folder = {p.where.rsplit("/", 1)[-1]: p for p in problems}
+    assert set(by_folder) == {"ex1_not_wrong", "ex1_unnamed"}, problems
+    assert {p.rule for p in problems} == {"wrong-answers-caught"}
+    assert "exercise 1's tests pass this wrong answer" in by_folder["ex1_not_wrong"].message
+    assert (
+        "exercise 1's tests fail, but no failure message contains 'a phrase no message holds'"
+        in by_folder["ex1_unnamed"].message
+    )

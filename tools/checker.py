@@ -484,6 +484,178 @@ def generated_sections(ctx: Context) -> Iterator[Problem]:
             yield Problem("generated-sections", where, f"generated section {name!r} is out of date")
 
 
+# ------------------------------------------------------------------ hints and wrong answers
+
+HINTS_PER_EXERCISE = 3
+# A solution line a hint may not contain: code (not a comment) of at least this many
+# characters once whitespace is removed. Shorter lines (`)`, `else:`, `return hero`) are
+# vocabulary, not answers.
+GIVEAWAY_LENGTH = 12
+WRONG_FOLDER = re.compile(r"^ex(\d+)_[a-z0-9_]+$")
+MISTAKE_FILE = "mistake.toml"
+
+
+def region_lines(text: str) -> dict[int, list[str]]:
+    """Exercise number -> the lines inside its regions (markers excluded)."""
+    found: dict[int, list[str]] = {}
+    open_n: int | None = None
+    for line in text.splitlines():
+        start, end = REGION_START.search(line), REGION_END.search(line)
+        if start:
+            open_n = int(start[1])
+            continue
+        if end:
+            open_n = None
+            continue
+        if open_n is not None:
+            found.setdefault(open_n, []).append(line)
+    return found
+
+
+def squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def solution_region_code(folder: Path) -> dict[int, list[tuple[str, str]]]:
+    """Exercise number -> (file, code line) for each line a hint may not give away."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    for rel in sorted(lesson_files(folder)):
+        if rel == "README.md":
+            continue
+        text = (folder / rel).read_text(encoding="utf-8", errors="replace")
+        for n, lines in region_lines(text).items():
+            for line in lines:
+                code = line.strip()
+                if code.startswith("#") or len(squeezed(code)) < GIVEAWAY_LENGTH:
+                    continue
+                found.setdefault(n, []).append((rel, code))
+    return found
+
+
+@rule(
+    "hints-teach",
+    f"each exercise has exactly {HINTS_PER_EXERCISE} hints (the idea with a link to the "
+    "docs, the API, the shape with the key part blank), and none contains a code line of "
+    "the solution's exercise region",
+    "rewrite the hint in workbook.toml: name the idea and the API, leave the answer's "
+    "line for the learner to write",
+)
+def hints_teach(ctx: Context) -> Iterator[Problem]:
+    for lesson in ctx.complete():
+        code = solution_region_code(ctx.folders(lesson)[1])
+        for exercise in lesson.exercises:
+            where = f"workbook.toml: lesson {lesson.number} exercise {exercise.n}"
+            if len(exercise.hints) != HINTS_PER_EXERCISE:
+                yield Problem(
+                    "hints-teach",
+                    where,
+                    f"has {len(exercise.hints)} hints; every exercise has exactly "
+                    f"{HINTS_PER_EXERCISE}",
+                )
+            if exercise.hints and "https://" not in exercise.hints[0]:
+                yield Problem(
+                    "hints-teach", where, "hint 1 links no documentation (no https:// address)"
+                )
+            for level, hint in enumerate(exercise.hints, 1):
+                flat = squeezed(hint)
+                for rel, line in code.get(exercise.n, []):
+                    if squeezed(line) in flat:
+                        yield Problem(
+                            "hints-teach",
+                            where,
+                            f"hint {level} gives away a line of solutions/{lesson.slug}/{rel}: "
+                            f"{line!r}",
+                        )
+                        break
+
+
+def wrong_answers(tests: Path) -> list[Path]:
+    """The wrong-answer folders of a lesson's tests: tests/NN_slug/wrong/exN_what/."""
+    folder = tests / "wrong"
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def wrong_answer_of(folder: Path) -> tuple[int, dict[str, str]]:
+    """(exercise number, mistake.toml) of a wrong-answer folder; ValueError if malformed."""
+    import tomllib
+
+    match = WRONG_FOLDER.match(folder.name)
+    if not match:
+        raise ValueError("its name is not exN_what_is_wrong (lower case, digits, _)")
+    path = folder / MISTAKE_FILE
+    if not path.exists():
+        raise ValueError(f"it has no {MISTAKE_FILE} (keys: mistake, message)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{MISTAKE_FILE} is not TOML: {exc}") from None
+    for key in ("mistake", "message"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise ValueError(f"{MISTAKE_FILE} has no {key} (a non-empty string)")
+    return int(match[1]), {"mistake": data["mistake"], "message": data["message"]}
+
+
+def wrong_answer_files(folder: Path) -> list[str]:
+    return sorted(rel for rel in lesson_files(folder) if rel != MISTAKE_FILE)
+
+
+@rule(
+    "wrong-answers",
+    "each exercise has at least two wrong answers under tests/NN_slug/wrong/exN_what/: "
+    "a mistake.toml (mistake, message) and files that replace solution files, differing "
+    "from them only inside exercise regions",
+    "add the wrong answer (copy the solution file, change only its exercise region), "
+    "or fix the folder the message names",
+)
+def wrong_answers_rule(ctx: Context) -> Iterator[Problem]:
+    for lesson in ctx.complete():
+        _, solved, tests = ctx.folders(lesson)
+        counts: dict[int, int] = {}
+        for folder in wrong_answers(tests):
+            where = f"tests/{lesson.slug}/wrong/{folder.name}"
+            try:
+                n, _ = wrong_answer_of(folder)
+            except ValueError as exc:
+                yield Problem("wrong-answers", where, str(exc))
+                continue
+            if n not in {e.n for e in lesson.exercises}:
+                yield Problem("wrong-answers", where, f"lesson {lesson.number} has no exercise {n}")
+                continue
+            files = wrong_answer_files(folder)
+            if not files:
+                yield Problem("wrong-answers", where, "it replaces no file of the solution")
+                continue
+            counts[n] = counts.get(n, 0) + 1
+            for rel in files:
+                target = solved / rel
+                if not target.exists():
+                    yield Problem(
+                        "wrong-answers", f"{where}/{rel}", f"solutions/{lesson.slug} has no {rel}"
+                    )
+                    continue
+                mine = (folder / rel).read_text(encoding="utf-8")
+                theirs = target.read_text(encoding="utf-8")
+                if mine == theirs:
+                    yield Problem(
+                        "wrong-answers", f"{where}/{rel}", "identical to the solution's file"
+                    )
+                elif strip_regions(mine)[0] != strip_regions(theirs)[0]:
+                    yield Problem(
+                        "wrong-answers",
+                        f"{where}/{rel}",
+                        f"differs from solutions/{lesson.slug}/{rel} outside the exercise "
+                        "regions (copy the solution file again and change only a region)",
+                    )
+        for exercise in lesson.exercises:
+            if counts.get(exercise.n, 0) < 2:
+                yield Problem(
+                    "wrong-answers",
+                    f"tests/{lesson.slug}/wrong",
+                    f"exercise {exercise.n} has {counts.get(exercise.n, 0)} wrong answer(s); "
+                    "every exercise keeps at least two",
+                )
+
+
 # --------------------------------------------------------------------------- README code
 
 
@@ -623,6 +795,12 @@ dynamic_rule(
     "exercises-fail-unsolved",
     "every exercise test fails on lessons/ (the unsolved lesson)",
     "make the test check what the exercise adds, so the unsolved code fails it",
+)
+dynamic_rule(
+    "wrong-answers-caught",
+    "each wrong answer, laid over a copy of solutions/NN, fails its exercise's tests with "
+    "a message that contains its mistake.toml `message`",
+    "make the exercise's tests catch the mistake, with an assertion message naming it",
 )
 dynamic_rule(
     "exercises-pass-solved",

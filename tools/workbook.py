@@ -154,6 +154,69 @@ def check_dynamic(
     return problems
 
 
+def lay_over(lesson: Lesson, wrong: Path, tree: Path, root: Path = ROOT) -> None:
+    """A copy of solutions/NN_slug under ``tree``, with the wrong answer's files over it."""
+    import shutil
+
+    target = tree / lesson.slug
+    ignore = shutil.ignore_patterns("__pycache__", "*.db", "*.db-*")
+    shutil.copytree(root / "solutions" / lesson.slug, target, ignore=ignore)
+    for rel in checker.wrong_answer_files(wrong):
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(wrong / rel, target / rel)
+
+
+def check_wrong_answers(
+    lessons: list[Lesson], root: Path = ROOT, jobs: int | None = None
+) -> list[Problem]:
+    """Each wrong answer, laid over a copy of the solution, must fail its exercise's tests
+    with a message holding its mistake.toml `message` (the rule wrong-answers-caught)."""
+    import tempfile
+
+    work: list[tuple[Lesson, Path, int, dict[str, str]]] = []
+    for lesson in lessons:
+        for folder in checker.wrong_answers(root / "tests" / lesson.slug):
+            try:
+                n, mistake = checker.wrong_answer_of(folder)
+            except ValueError:
+                continue  # the static rule wrong-answers reports it
+            work.append((lesson, folder, n, mistake))
+    problems: list[Problem] = []
+    with tempfile.TemporaryDirectory(prefix="workbook-wrong-") as tmp:
+
+        def run(item: tuple[Lesson, Path, int, dict[str, str]]) -> SuiteResult:
+            lesson, folder, n, _ = item
+            tree = Path(tmp) / folder.name / "tree"
+            lay_over(lesson, folder, tree, root)
+            return runner.run_suite(lesson, tree, extra=(f"--workbook-exercise={n}",), root=root)
+
+        with ThreadPoolExecutor(max_workers=jobs or jobs_default()) as pool:
+            for item, result in zip(work, pool.map(run, work), strict=True):
+                lesson, folder, n, mistake = item
+                where = f"tests/{lesson.slug}/wrong/{folder.name}"
+                failing = [
+                    row for row in result.results
+                    if row["exercise"] == n and row["outcome"] != "passed"
+                ]  # fmt: skip
+                how = "reused" if result.reused else f"{result.seconds:.1f} s"
+                if result.status in ("does-not-import", "missing", "crashed", "timeout"):
+                    message = f"the wrong answer did not run: {result.problem.splitlines()[0]}"
+                elif not failing:
+                    message = f"exercise {n}'s tests pass this wrong answer ({mistake['mistake']})"
+                elif not any(mistake["message"] in row["message"] for row in failing):
+                    message = (
+                        f"exercise {n}'s tests fail, but no failure message contains "
+                        f"{mistake['message']!r}; the first says: "
+                        f"{failing[0]['message'].strip()[:300]!r}"
+                    )
+                else:
+                    print(f"CAUGHT   {where} ({len(failing)} failing) [{how}]", flush=True)
+                    continue
+                print(f"MISSED   {where} [{how}]", flush=True)
+                problems.append(Problem("wrong-answers-caught", where, message))
+    return problems
+
+
 def print_problems(problems: list[Problem]) -> None:
     for problem in problems:
         print(f"check: {problem}")
@@ -252,10 +315,17 @@ def main(argv: list[str] | None = None) -> int:
     h = sub.add_parser("hint", help="reveal the next hint of an exercise")
     h.add_argument("lesson")
     h.add_argument("exercise", nargs="?", type=int, default=None)
-    d = sub.add_parser("diff", help="diff two lessons' solutions, or a lesson and its solution")
+    d = sub.add_parser(
+        "diff",
+        help="A B: solutions/A against lessons/B, what a learner receives (B's exercises "
+        "still TODOs); A B --solutions: the two solved apps; NN: lessons/NN against its "
+        "solution (the answer key)",
+    )
     d.add_argument("lessons", nargs="+")
     d.add_argument("--stat", action="store_true", help="only the per-file line counts")
-    d.add_argument("--tree", default="solutions", help="tree for a two-lesson diff")
+    d.add_argument(
+        "--solutions", action="store_true", help="A B: compare the solved apps (spoilers)"
+    )
     t = sub.add_parser("tests", help="run lesson suites, one process each, in parallel")
     t.add_argument("lessons", nargs="*")
     t.add_argument("--tree", default="solutions")
@@ -322,8 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         if len(chosen) == 1:
             left, right = ROOT / "lessons" / chosen[0].slug, ROOT / "solutions" / chosen[0].slug
         else:
-            tree = resolve_tree(args.tree)
-            left, right = tree / chosen[0].slug, tree / chosen[1].slug
+            # What a learner receives: the previous lesson solved, against this lesson with
+            # its exercises still to do. --solutions shows the whole story, answers and all.
+            right_tree = "solutions" if args.solutions else "lessons"
+            left, right = ROOT / "solutions" / chosen[0].slug, ROOT / right_tree / chosen[1].slug
         text, stat = diff_trees(left, right, color=sys.stdout.isatty() and not args.stat)
         if not args.stat:
             sys.stdout.write(text)
@@ -334,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = checker.check_static(ROOT, only=[lesson.slug for lesson in chosen])
         if not args.static_only:
             problems += check_dynamic(chosen, jobs=args.jobs)
+            problems += check_wrong_answers(chosen, jobs=args.jobs)
         print_problems(problems)
         return 1 if problems else 0
     if args.command == "grade":
