@@ -172,7 +172,7 @@ def student_report(root: Path, class_dir: Path, student: str) -> dict:
 def quick_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Short time limits, so a stuck submission costs seconds here, not minutes."""
     monkeypatch.setattr(runner, "test_timeout", lambda root=None: 4.0)
-    monkeypatch.setattr(runner, "IMPORT_TIMEOUT", 4.0)
+    monkeypatch.setattr(runner, "IMPORT_TIMEOUT", 10.0)  # a real import takes ~1 s, more under load
 
 
 def test_a_class_with_every_kind_of_trouble_gets_a_row_each(workbook, tmp_path, quick_limits):
@@ -221,7 +221,7 @@ def test_a_class_with_every_kind_of_trouble_gets_a_row_each(workbook, tmp_path, 
     assert [r["outcome"] for r in cy["results"] if r["exercise"] is None] == ["passed", "passed"]
 
     dee = student_report(workbook, class_dir, "dee")
-    assert "does not finish importing in 4 s" in dee["problem"]
+    assert "does not finish importing in 10 s" in dee["problem"]
 
     eve = student_report(workbook, class_dir, "eve")["problem"]
     assert re.match(
