@@ -39,7 +39,6 @@ import re
 import shutil
 import sys
 import tempfile
-import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +49,7 @@ from typing import Any
 
 import httpx
 import pytest
+import scratch_db
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -115,7 +115,7 @@ def _check_server(url: str) -> str:
     import psycopg
 
     try:
-        with psycopg.connect(_libpq(admin), connect_timeout=5) as conn:
+        with psycopg.connect(scratch_db.libpq(admin), connect_timeout=5) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
         # Never skip silently: a URL that was given and does not answer is a failure.
@@ -124,11 +124,6 @@ def _check_server(url: str) -> str:
             f"WORKBOOK_DATABASE_URL={shown} does not answer: {str(exc).strip()}"
         ) from exc
     return admin.render_as_string(hide_password=False)
-
-
-def _libpq(url: Any) -> str:
-    """A SQLAlchemy URL as the libpq connection string psycopg takes."""
-    return str(url.set(drivername="postgresql").render_as_string(hide_password=False))
 
 
 # --------------------------------------------------------------------------- collection
@@ -224,19 +219,8 @@ class Database:
             for suffix in ("", "-journal", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             return
-        import psycopg
-        from psycopg import sql
-
         assert self.admin_url is not None and self.schema is not None
-        name = sql.Identifier(self.schema)
-        with psycopg.connect(_libpq(make_url(self.admin_url)), autocommit=True) as conn:
-            # A connection someone leaked would hold locks the DROP waits for: end them.
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                (self.schema,),
-            )
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
-            conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(name, name))
+        scratch_db.wipe(self.admin_url, self.schema)
 
 
 @pytest.fixture(scope="session")
@@ -274,47 +258,15 @@ def db(process_database: Database) -> Iterator[Database]:
 
 
 def _postgres_database(server: Server) -> Iterator[Database]:
-    import psycopg
-    from psycopg import sql
-
     assert server.admin_url is not None
-    admin = make_url(server.admin_url)
-    name = f"wb_{uuid.uuid4().hex[:12]}"
-    role, schema = sql.Identifier(name), sql.Identifier(name)
-    database: Database | None = None
+    name = scratch_db.create(server.admin_url)
+    url, async_url = scratch_db.urls(server.admin_url, name)
+    database = Database("postgresql", url, async_url, admin_url=server.admin_url, schema=name)
     try:
-        with psycopg.connect(_libpq(admin), autocommit=True) as conn:
-            if admin.password:
-                password = sql.Literal(admin.password)
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(role, password))
-            else:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
-            conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
-            # Only its own schema: tables someone left in `public` must not leak in.
-            conn.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, schema))
-        database = _postgres_handle(admin, name, server)
         yield database
     finally:
-        if database is not None:
-            database.dispose()
-        with psycopg.connect(_libpq(admin), autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                (name,),
-            )
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
-
-
-def _postgres_handle(admin: Any, name: str, server: Server) -> Database:
-    url = admin.set(username=name)
-    return Database(
-        "postgresql",
-        url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
-        url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
-        admin_url=server.admin_url,
-        schema=name,
-    )
+        database.dispose()
+        scratch_db.drop(server.admin_url, name)
 
 
 @pytest.fixture
