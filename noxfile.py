@@ -99,6 +99,14 @@ def hint(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none", default=False)
+def fuzz(session: nox.Session) -> None:
+    """`nox -s fuzz [-- NN ...] [--examples N] [--max-time S]`: schemathesis against each
+    lesson served by uvicorn; fails on a 5xx or schema violation no mistake declares."""
+    sync(session)
+    python(session, "tools/fuzz.py", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
 def watch(session: nox.Session) -> None:
     """`nox -s watch -- 03`: re-run lesson 03's tests on every save in lessons/03_*."""
     if not session.posargs:

@@ -24,6 +24,16 @@ class Exercise:
 
 
 @dataclass(frozen=True)
+class FuzzAllow:
+    """A finding `nox -s fuzz` accepts because the lesson teaches it as a mistake."""
+
+    code: str  # schemathesis failure code, e.g. "ST101" (a 5xx)
+    operations: tuple[str, ...]  # e.g. ("POST /heroes/",)
+    mistake: str  # the README mistake that teaches it, e.g. "M4"
+    test: str  # the test that proves it, e.g. "test_m4_..."
+
+
+@dataclass(frozen=True)
 class Lesson:
     number: str
     slug: str
@@ -37,6 +47,8 @@ class Lesson:
     # Files this lesson moved from where the previous lesson kept them: new path -> old
     # path. The differ compares each moved file with its old self.
     moved: tuple[tuple[str, str], ...] = ()
+    # Findings of `nox -s fuzz` that are this lesson's taught mistakes.
+    fuzz_allow: tuple[FuzzAllow, ...] = ()
 
     @property
     def points(self) -> int:
@@ -75,6 +87,10 @@ def load_lessons(manifest: Path = MANIFEST) -> list[Lesson]:
                 assumes=tuple(raw.get("assumes", ())),
                 leaves_out=tuple(raw.get("leaves_out", ())),
                 moved=tuple(sorted(raw.get("moved", {}).items())),
+                fuzz_allow=tuple(
+                    FuzzAllow(a["code"], tuple(a["operations"]), a["mistake"], a["test"])
+                    for a in raw.get("fuzz_allow", [])
+                ),
             )
         )
     return lessons
