@@ -15,20 +15,17 @@ def get_heroes(
     session: Session,
     offset: int = 0,
     limit: int = 100,
-    # >>> exercise 1
-    # TODO(exercise 1): accept min_age and max_age (int | None, default None).
-    # <<< exercise 1
-    # >>> exercise 2
-    # TODO(exercise 2): accept q (str | None, default None).
-    # <<< exercise 2
+    min_age: int | None = None,
+    max_age: int | None = None,
+    q: str | None = None,
 ) -> Sequence[Hero]:
     statement = select(Hero)
-    # >>> exercise 1
-    # TODO(exercise 1): keep heroes with min_age <= age <= max_age; each bound is optional.
-    # <<< exercise 1
-    # >>> exercise 2
-    # TODO(exercise 2): keep heroes whose name contains q, ignoring case.
-    # <<< exercise 2
+    if min_age is not None:
+        statement = statement.where(col(Hero.age) >= min_age)
+    if max_age is not None:
+        statement = statement.where(col(Hero.age) <= max_age)
+    if q is not None:
+        statement = statement.where(col(Hero.name).icontains(q, autoescape=True))
     return session.exec(statement.order_by(col(Hero.id)).offset(offset).limit(limit)).all()
 
 
@@ -41,9 +38,11 @@ def create_hero(session: Session, hero: Hero) -> Hero:
 
 
 def update_hero(session: Session, db_hero: Hero, hero: Hero) -> Hero:
-    # The body is a whole Hero: what it holds replaces the stored values (see M3).
+    # >>> exercise 1
+    # TODO(exercise 1): copy only the fields the client sent; this copies them all (M3).
     for key, value in hero.model_dump(exclude={"id"}).items():
         setattr(db_hero, key, value)
+    # <<< exercise 1
     session.commit()
     session.refresh(db_hero)
     return db_hero

@@ -8,6 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query
+
+# >>> exercise 2
+# <<< exercise 2
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -47,12 +50,19 @@ def name_taken(session: Session, name: str) -> HTTPException:
     return HTTPException(status_code=409, detail=f"A hero named {name!r} already exists")
 
 
+# >>> exercise 2
+# <<< exercise 2
+
+
 @app.post("/heroes/", response_model=Hero)
 def create_hero(hero: Hero, session: SessionDep) -> Hero:
+    # >>> exercise 2
+    # TODO(exercise 2): refuse a body that breaks the model's rules with a 422, before the INSERT.
     try:
         return crud.create_hero(session, hero)
     except IntegrityError:
         raise name_taken(session, hero.name) from None
+    # <<< exercise 2
 
 
 @app.get("/heroes/", response_model=list[Hero])
@@ -60,23 +70,17 @@ def read_heroes(
     session: SessionDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
-    # >>> exercise 1
-    # TODO(exercise 1): add optional min_age and max_age query parameters (0 or more).
-    # <<< exercise 1
-    # >>> exercise 2
-    # TODO(exercise 2): add an optional `q` query parameter (1 to 100 characters).
-    # <<< exercise 2
+    min_age: Annotated[int | None, Query(ge=0)] = None,
+    max_age: Annotated[int | None, Query(ge=0)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> list[Hero]:
     heroes = crud.get_heroes(
         session,
         offset=offset,
         limit=limit,
-        # >>> exercise 1
-        # TODO(exercise 1): pass min_age and max_age on.
-        # <<< exercise 1
-        # >>> exercise 2
-        # TODO(exercise 2): pass q on.
-        # <<< exercise 2
+        min_age=min_age,
+        max_age=max_age,
+        q=q,
     )
     return list(heroes)
 
@@ -89,6 +93,9 @@ def read_hero(hero_id: int, session: SessionDep) -> Hero:
 @app.patch("/heroes/{hero_id}", response_model=Hero)
 def update_hero(hero_id: int, hero: Hero, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
+    # >>> exercise 3
+    # TODO(exercise 3): refuse a change that would leave an invalid hero, before the UPDATE.
+    # <<< exercise 3
     try:
         return crud.update_hero(session, db_hero, hero)
     except IntegrityError:

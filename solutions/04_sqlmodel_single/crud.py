@@ -15,25 +15,17 @@ def get_heroes(
     session: Session,
     offset: int = 0,
     limit: int = 100,
-    # >>> exercise 1
     min_age: int | None = None,
     max_age: int | None = None,
-    # <<< exercise 1
-    # >>> exercise 2
     q: str | None = None,
-    # <<< exercise 2
 ) -> Sequence[Hero]:
     statement = select(Hero)
-    # >>> exercise 1
     if min_age is not None:
         statement = statement.where(col(Hero.age) >= min_age)
     if max_age is not None:
         statement = statement.where(col(Hero.age) <= max_age)
-    # <<< exercise 1
-    # >>> exercise 2
     if q is not None:
         statement = statement.where(col(Hero.name).icontains(q, autoescape=True))
-    # <<< exercise 2
     return session.exec(statement.order_by(col(Hero.id)).offset(offset).limit(limit)).all()
 
 
@@ -46,9 +38,11 @@ def create_hero(session: Session, hero: Hero) -> Hero:
 
 
 def update_hero(session: Session, db_hero: Hero, hero: Hero) -> Hero:
-    # The body is a whole Hero: what it holds replaces the stored values (see M3).
-    for key, value in hero.model_dump(exclude={"id"}).items():
+    # >>> exercise 1
+    # Only what the client sent: the body remembers it, although it validated nothing.
+    for key, value in hero.model_dump(exclude_unset=True, exclude={"id"}).items():
         setattr(db_hero, key, value)
+    # <<< exercise 1
     session.commit()
     session.refresh(db_hero)
     return db_hero

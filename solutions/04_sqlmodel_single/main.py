@@ -8,6 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query
+
+# >>> exercise 2
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+# <<< exercise 2
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -47,12 +53,27 @@ def name_taken(session: Session, name: str) -> HTTPException:
     return HTTPException(status_code=409, detail=f"A hero named {name!r} already exists")
 
 
+# >>> exercise 2
+def validated(data: Hero | dict[str, object]) -> Hero:
+    # Hero(...) checked nothing; model_validate checks every type and Field limit.
+    try:
+        return Hero.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+# <<< exercise 2
+
+
 @app.post("/heroes/", response_model=Hero)
 def create_hero(hero: Hero, session: SessionDep) -> Hero:
+    # >>> exercise 2
+    hero = validated(hero)
     try:
         return crud.create_hero(session, hero)
     except IntegrityError:
         raise name_taken(session, hero.name) from None
+    # <<< exercise 2
 
 
 @app.get("/heroes/", response_model=list[Hero])
@@ -60,25 +81,17 @@ def read_heroes(
     session: SessionDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
-    # >>> exercise 1
     min_age: Annotated[int | None, Query(ge=0)] = None,
     max_age: Annotated[int | None, Query(ge=0)] = None,
-    # <<< exercise 1
-    # >>> exercise 2
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    # <<< exercise 2
 ) -> list[Hero]:
     heroes = crud.get_heroes(
         session,
         offset=offset,
         limit=limit,
-        # >>> exercise 1
         min_age=min_age,
         max_age=max_age,
-        # <<< exercise 1
-        # >>> exercise 2
         q=q,
-        # <<< exercise 2
     )
     return list(heroes)
 
@@ -91,6 +104,11 @@ def read_hero(hero_id: int, session: SessionDep) -> Hero:
 @app.patch("/heroes/{hero_id}", response_model=Hero)
 def update_hero(hero_id: int, hero: Hero, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
+    # >>> exercise 3
+    # The body is partial: check the hero the change would leave, not the body alone.
+    sent = {key: getattr(hero, key) for key in hero.model_fields_set - {"id"}}
+    validated({**db_hero.model_dump(), **sent})
+    # <<< exercise 3
     try:
         return crud.update_hero(session, db_hero, hero)
     except IntegrityError:

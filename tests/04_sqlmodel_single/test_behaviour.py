@@ -217,6 +217,58 @@ def test_a_body_that_is_not_an_object_is_422(client):
     )
 
 
+# ---------------------------------------------------------------- lesson 02's filters, with col()
+
+
+@pytest.fixture
+def heroes(client, create_hero):
+    create_hero(client, "Deadpond", age=48)
+    create_hero(client, "Spider-Boy", age=16)
+    create_hero(client, "Rusty-Man", age=30)
+    create_hero(client, "Tarantula")  # no age
+    create_hero(client, "Black Lion", age=30)
+
+
+def names(client, **params):
+    response = client.get("/heroes/", params=params)
+    assert response.status_code == 200, response.text
+    return [h["name"] for h in response.json()]
+
+
+def test_min_and_max_age_keep_the_heroes_in_the_range_bounds_included(client, heroes):
+    assert names(client, min_age=20, max_age=40) == ["Rusty-Man", "Black Lion"]
+
+
+def test_each_age_bound_works_alone(client, heroes):
+    assert (names(client, min_age=31), names(client, max_age=16)) == (["Deadpond"], ["Spider-Boy"])
+
+
+def test_zero_is_a_real_age_bound(client, heroes):
+    assert names(client, max_age=0) == []
+
+
+def test_the_age_filter_applies_before_offset_and_limit(client, heroes):
+    assert names(client, min_age=30, limit=1, offset=1) == ["Rusty-Man"]
+
+
+def test_a_negative_age_bound_is_422(client):
+    assert client.get("/heroes/", params={"min_age": -1}).status_code == 422
+
+
+def test_q_finds_names_containing_it_ignoring_case(client, heroes):
+    assert (names(client, q="man"), names(client, q="LI")) == (["Rusty-Man"], ["Black Lion"])
+
+
+def test_q_is_literal_text_not_a_like_pattern(client, heroes, create_hero):
+    create_hero(client, "100% Hero")
+    assert (names(client, q="%"), names(client, q="_")) == (["100% Hero"], [])
+
+
+@pytest.mark.parametrize("q", ["", "x" * 101], ids=["empty", "101-characters"])
+def test_q_of_0_or_more_than_100_characters_is_422(client, q):
+    assert client.get("/heroes/", params={"q": q}).status_code == 422
+
+
 # ---------------------------------------------------------------- sessions and connections
 
 

@@ -4,8 +4,8 @@ The harness imports the lesson against an empty database; nothing creates the ta
 the migrations. ``migrations`` drives them through ``alembic.command`` with the lesson's own
 alembic.ini (the tree under test), exactly as ``alembic upgrade head`` does: env.py reads
 DATABASE_URL from ``app.core.config``, which the ``lesson`` fixture has just imported with
-this test's database. ``async_client`` is overridden to upgrade to head first, since the
-app refuses to start on a database that is not at head.
+this test's database. ``async_client`` and ``raw_client`` are overridden to upgrade to head
+first, since the app refuses to start on a database that is not at head.
 
 A test changes the environment the lesson is imported with through
 ``@pytest.mark.lesson_env(POOL_SIZE="1", ...)``.
@@ -89,5 +89,14 @@ async def async_client(migrated: Migrations, app: Any) -> AsyncIterator[httpx.As
     """httpx.AsyncClient with lifespan, on a database migrated to head."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
+            yield ac
+
+
+@pytest.fixture
+async def raw_client(migrated: Migrations, app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``async_client``, but an unhandled error comes back as the 500 a real client gets."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
             yield ac

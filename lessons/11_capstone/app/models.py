@@ -6,6 +6,7 @@ goes in, and never comes out.
 """
 
 from pydantic import field_validator
+from sqlalchemy import Column, Integer  # noqa: F401  (unused until you write exercise 1)
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlmodel import Field, Relationship, SQLModel
 
@@ -86,10 +87,18 @@ class HeroBase(SQLModel):
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
 
 
+# >>> exercise 1
+# TODO(exercise 1): VERSION_COLUMN, the Column of the hero's version counter (lesson 10).
+# <<< exercise 1
+
+
 class Hero(AsyncAttrs, HeroBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     secret_name: str = Field(max_length=NAME_LENGTH)
     team: Team | None = Relationship(back_populates="heroes")
+    # >>> exercise 1
+    # TODO(exercise 1): the version_id field, built on VERSION_COLUMN, and optimistic locking on it.
+    # <<< exercise 1
 
 
 class HeroCreate(HeroBase):
@@ -98,6 +107,9 @@ class HeroCreate(HeroBase):
 
 class HeroPublic(HeroBase):
     id: int
+    # >>> exercise 1
+    # TODO(exercise 1): show version_id in every hero the API returns.
+    # <<< exercise 1
 
 
 class HeroUpdate(SQLModel):
@@ -109,6 +121,9 @@ class HeroUpdate(SQLModel):
     )
     age: int | None = Field(default=None, ge=0, le=INT_MAX)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
+    # >>> exercise 2
+    # TODO(exercise 2): let a PATCH say which version_id it read (optional).
+    # <<< exercise 2
 
     @field_validator("name", "secret_name")
     @classmethod

@@ -12,8 +12,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError  # noqa: F401  (unused until you write exercise 2)
 
-from app.api.deps import SessionDep
+from app.api.deps import (
+    STALE_HERO,  # noqa: F401  (unused until you write exercise 2)
+    SessionDep,
+)
 from app.api.routes import heroes, teams
 from app.core.db import check_schema_is_current, engine
 
@@ -46,6 +50,17 @@ async def pool_timeout_handler(request: Request, exc: PoolTimeoutError) -> JSONR
         content={"detail": "The database is busy: no connection came free in time. Retry soon."},
         headers={"Retry-After": RETRY_AFTER},
     )
+
+
+# >>> exercise 2
+@app.exception_handler(StaleDataError)
+async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONResponse:
+    # The UPDATE matched no row at the version this request read: someone else won the race
+    # between our SELECT and our UPDATE. The session has rolled back; the client retries.
+    return JSONResponse(status_code=409, content={"detail": STALE_HERO})
+
+
+# <<< exercise 2
 
 
 @app.get("/health")

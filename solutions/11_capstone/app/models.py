@@ -6,6 +6,7 @@ goes in, and never comes out.
 """
 
 from pydantic import field_validator
+from sqlalchemy import Column, Integer  # noqa: F401  (unused until you write exercise 1)
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlmodel import Field, Relationship, SQLModel
 
@@ -86,10 +87,22 @@ class HeroBase(SQLModel):
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
 
 
+# >>> exercise 1
+# The Column object itself: version_id_col needs it, and the field is built from it (lesson 10).
+VERSION_COLUMN = Column("version_id", Integer, nullable=False, server_default="1")
+# <<< exercise 1
+
+
 class Hero(AsyncAttrs, HeroBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     secret_name: str = Field(max_length=NAME_LENGTH)
     team: Team | None = Relationship(back_populates="heroes")
+    # >>> exercise 1
+    version_id: int = Field(default=1, sa_column=VERSION_COLUMN)
+
+    # Optimistic locking: UPDATE ... SET version_id = n + 1 WHERE id = ? AND version_id = n.
+    __mapper_args__ = {"version_id_col": VERSION_COLUMN}
+    # <<< exercise 1
 
 
 class HeroCreate(HeroBase):
@@ -98,6 +111,9 @@ class HeroCreate(HeroBase):
 
 class HeroPublic(HeroBase):
     id: int
+    # >>> exercise 1
+    version_id: int  # what a client sends back with its change (exercise 2)
+    # <<< exercise 1
 
 
 class HeroUpdate(SQLModel):
@@ -109,6 +125,10 @@ class HeroUpdate(SQLModel):
     )
     age: int | None = Field(default=None, ge=0, le=INT_MAX)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
+    # >>> exercise 2
+    # The version the client read; left out, the change is applied whatever the version.
+    version_id: int | None = Field(default=None, ge=1, le=INT_MAX)
+    # <<< exercise 2
 
     @field_validator("name", "secret_name")
     @classmethod

@@ -4,14 +4,15 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22 03:50:30.082702
 
-A data migration: 0002 made every hero already in the database a 'rookie'; this gives
-the experienced ones their real rank from data they already have, their age.
+Your revision (exercise 2), a data migration: 0002 made every hero already in the
+database a 'rookie'; this gives the experienced ones (aged 30 or more) their real rank,
+and leaves alone any rank someone has chosen since.
 """
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+import sqlalchemy as sa  # noqa: F401  (unused until you write exercise 2)
+from alembic import op  # noqa: F401  (unused until you write exercise 2)
 
 # revision identifiers, used by Alembic.
 revision: str = "0003"
@@ -19,15 +20,20 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Only what this revision touches, as it is at this revision. Never import the app's models
-# here: they describe the newest schema, and this file must keep working on old databases.
-hero = sa.table("hero", sa.column("age", sa.Integer), sa.column("rank", sa.String))
+# >>> exercise 2
+# TODO(exercise 2): describe the columns of hero that upgrade() needs, as they are at 0003.
+# <<< exercise 2
 
 
 def upgrade() -> None:
-    op.execute(hero.update().where(hero.c.age >= 30).values(rank="veteran"))
+    # >>> exercise 2
+    # TODO(exercise 2): promote the experienced rookies, in SQL the database runs.
+    pass
+    # <<< exercise 2
 
 
 def downgrade() -> None:
-    # Nothing to undo: 'veteran' is a valid rank at 0002 too, and 0002's downgrade drops it.
+    # >>> exercise 2
+    # TODO(exercise 2): decide what undoing the backfill must do to the ranks.
     pass
+    # <<< exercise 2

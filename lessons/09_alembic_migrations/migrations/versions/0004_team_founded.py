@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-22 03:51:02.083198
 
-Your revision (exercises 1 and 2): team.founded, the year a team was founded, a nullable
+Your revision (exercise 1): team.founded, the year a team was founded, a nullable
 column with its index, ix_team_founded. Downgrade undoes both.
 """
 
@@ -29,7 +29,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # >>> exercise 2
-    # TODO(exercise 2): undo upgrade(): drop the index ix_team_founded, then the column.
+    # >>> exercise 1
+    # TODO(exercise 1): undo upgrade(), so that `alembic downgrade -1` leaves the database at 0003.
     pass
-    # <<< exercise 2
+    # <<< exercise 1

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-22 03:51:02.083198
 
-Your revision (exercises 1 and 2): team.founded, the year a team was founded, a nullable
+Your revision (exercise 1): team.founded, the year a team was founded, a nullable
 column with its index, ix_team_founded. Downgrade undoes both.
 """
 
@@ -30,8 +30,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # >>> exercise 2
+    # >>> exercise 1
     with op.batch_alter_table("team", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_team_founded"))
         batch_op.drop_column("founded")
-    # <<< exercise 2
+    # <<< exercise 1

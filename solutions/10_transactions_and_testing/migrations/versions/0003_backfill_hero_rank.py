@@ -5,7 +5,8 @@ Revises: 0002
 Create Date: 2026-11-22 03:50:30.082702
 
 A data migration: 0002 made every hero already in the database a 'rookie'; this gives
-the experienced ones their real rank from data they already have, their age.
+the experienced ones (aged 30 or more) their real rank, and leaves alone any rank someone
+has chosen since.
 """
 
 from collections.abc import Sequence
@@ -25,9 +26,14 @@ hero = sa.table("hero", sa.column("age", sa.Integer), sa.column("rank", sa.Strin
 
 
 def upgrade() -> None:
-    op.execute(hero.update().where(hero.c.age >= 30).values(rank="veteran"))
+    # One UPDATE that the database runs: no row comes to Python, so it renders offline too.
+    # Only the rookies 0002 made: a rank someone set since then (a 'captain') is theirs.
+    op.execute(
+        hero.update().where(hero.c.age >= 30, hero.c.rank == "rookie").values(rank="veteran")
+    )
 
 
 def downgrade() -> None:
-    # Nothing to undo: 'veteran' is a valid rank at 0002 too, and 0002's downgrade drops it.
+    # Nothing to undo: a veteran the backfill made cannot be told from one a user made,
+    # 'veteran' is a valid rank at 0002 too, and 0002's downgrade drops the column anyway.
     pass

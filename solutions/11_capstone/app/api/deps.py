@@ -32,6 +32,10 @@ Offset = Annotated[int, Query(ge=0, le=INT_MAX)]
 Limit = Annotated[int, Query(ge=0, le=100)]
 
 
+# What a client that lost the race is told: read the hero again, then decide (lesson 10).
+STALE_HERO = "The hero was changed by someone else since you read it: read it again, then retry"
+
+
 async def name_taken(session: AsyncSession, name: str, kind: str) -> HTTPException:
     await session.rollback()  # the failed flush left the transaction unusable
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")

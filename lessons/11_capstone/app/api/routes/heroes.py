@@ -5,7 +5,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
-from app.api.deps import Id, Limit, Offset, SessionDep, name_taken
+from app.api.deps import (
+    STALE_HERO,  # noqa: F401  (unused until you write exercise 2)
+    Id,
+    Limit,
+    Offset,
+    SessionDep,
+    name_taken,
+)
 from app.models import Hero, HeroCreate, HeroPublic, HeroPublicWithTeam, HeroUpdate
 
 router = APIRouter(prefix="/heroes", tags=["heroes"])
@@ -46,6 +53,9 @@ async def read_hero(hero_id: Id, session: SessionDep) -> Hero:
 @router.patch("/{hero_id}", response_model=HeroPublic)
 async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = await get_hero_or_404(session, hero_id)
+    # >>> exercise 2
+    # TODO(exercise 2): a version_id the hero has moved past is a 409, before any UPDATE.
+    # <<< exercise 2
     await check_team_exists(session, hero.team_id)
     try:
         return await crud.update_hero(session=session, db_hero=db_hero, hero=hero)
@@ -57,3 +67,8 @@ async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Her
 async def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     await crud.delete_hero(session=session, hero=await get_hero_or_404(session, hero_id))
     return {"ok": True}
+
+
+# >>> exercise 3
+# TODO(exercise 3): POST /heroes/{hero_id}/birthday: age + 1, never lost, never a 409.
+# <<< exercise 3

@@ -7,8 +7,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import crud
 from app.api.deps import Id, Limit, Offset, SessionDep, name_taken
 from app.models import (
-    Hero,  # noqa: F401  (exercise 1 returns heroes)
-    HeroPublic,  # noqa: F401  (exercise 1 too)
+    Hero,
+    HeroPublic,
     Team,
     TeamCreate,
     TeamPublic,
@@ -59,6 +59,13 @@ async def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
     return {"ok": True}
 
 
-# >>> exercise 1
-# TODO(exercise 1): GET /teams/{team_id}/heroes: 404 for no team, else its heroes, paginated.
-# <<< exercise 1
+@router.get("/{team_id}/heroes", response_model=list[HeroPublic])
+async def read_team_heroes(
+    team_id: Id, session: SessionDep, offset: Offset = 0, limit: Limit = 100
+) -> list[Hero]:
+    # Two statements whatever the page: the team (an unknown one is a 404), then its heroes.
+    await get_team_or_404(session, team_id)
+    heroes = await crud.get_team_heroes(
+        session=session, team_id=team_id, offset=offset, limit=limit
+    )
+    return list(heroes)

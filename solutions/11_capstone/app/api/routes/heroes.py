@@ -5,7 +5,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
-from app.api.deps import Id, Limit, Offset, SessionDep, name_taken
+from app.api.deps import (
+    STALE_HERO,  # noqa: F401  (unused until you write exercise 2)
+    Id,
+    Limit,
+    Offset,
+    SessionDep,
+    name_taken,
+)
 from app.models import Hero, HeroCreate, HeroPublic, HeroPublicWithTeam, HeroUpdate
 
 router = APIRouter(prefix="/heroes", tags=["heroes"])
@@ -46,6 +53,12 @@ async def read_hero(hero_id: Id, session: SessionDep) -> Hero:
 @router.patch("/{hero_id}", response_model=HeroPublic)
 async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = await get_hero_or_404(session, hero_id)
+    # >>> exercise 2
+    # Changed since the client read it: refuse before sending any UPDATE. A change that
+    # commits between this check and our UPDATE is caught by version_id_col instead.
+    if hero.version_id is not None and hero.version_id != db_hero.version_id:
+        raise HTTPException(status_code=409, detail=STALE_HERO)
+    # <<< exercise 2
     await check_team_exists(session, hero.team_id)
     try:
         return await crud.update_hero(session=session, db_hero=db_hero, hero=hero)
@@ -57,3 +70,15 @@ async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Her
 async def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     await crud.delete_hero(session=session, hero=await get_hero_or_404(session, hero_id))
     return {"ok": True}
+
+
+# >>> exercise 3
+@router.post("/{hero_id}/birthday", response_model=HeroPublic)
+async def celebrate_birthday(hero_id: Id, session: SessionDep) -> Hero:
+    hero = await get_hero_or_404(session, hero_id)
+    if hero.age is None:
+        raise HTTPException(status_code=422, detail="The hero's age is unknown")
+    return await crud.celebrate_birthday(session=session, hero=hero)
+
+
+# <<< exercise 3

@@ -1,0 +1,113 @@
+"""SQLModel's multiple models: each table class, and the API models built around it.
+
+Only the classes with `table=True` are tables. The others are plain data models: they
+validate what comes in (Create, Update) and choose what goes out (Public).
+"""
+
+from pydantic import field_validator
+from sqlmodel import Field, Relationship, SQLModel
+
+# Column lengths: max_length also sizes the VARCHAR column.
+NAME_LENGTH = 100
+# The largest INTEGER PostgreSQL stores: a bigger number is a 422, not a database error.
+INT_MAX = 2_147_483_647
+# PostgreSQL text cannot hold the NUL character: a string with one is a 422 too. SQLModel's
+# Field has no pattern= (and ignores regex=), so it goes in as schema_extra={"pattern": ...}.
+NO_NUL = r"^[^\x00]*$"
+
+
+class TeamBase(SQLModel):
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+        unique=True,
+        index=True,
+    )
+    headquarters: str = Field(
+        min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+
+
+class Team(TeamBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # order_by: a team's heroes come back in insertion order, like every list here.
+    heroes: list["Hero"] = Relationship(
+        back_populates="team", sa_relationship_kwargs={"order_by": "Hero.id"}
+    )
+
+
+class TeamCreate(TeamBase):
+    pass
+
+
+class TeamPublic(TeamBase):
+    id: int
+
+
+# >>> exercise 1
+class TeamUpdate(SQLModel):
+    name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    headquarters: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+
+
+# <<< exercise 1
+
+
+class HeroBase(SQLModel):
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+        unique=True,
+        index=True,
+    )
+    age: int | None = Field(default=None, ge=0, le=INT_MAX, index=True)
+    team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
+
+
+class Hero(HeroBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    secret_name: str = Field(max_length=NAME_LENGTH)
+    team: Team | None = Relationship(back_populates="heroes")
+
+
+class HeroCreate(HeroBase):
+    secret_name: str = Field(min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL})
+
+
+class HeroPublic(HeroBase):
+    id: int
+
+
+class HeroUpdate(SQLModel):
+    name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    secret_name: str | None = Field(
+        default=None, min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
+    age: int | None = Field(default=None, ge=0, le=INT_MAX)
+    team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
+
+    @field_validator("name", "secret_name")
+    @classmethod
+    def not_null(cls, value: str | None) -> str:
+        # These columns are NOT NULL: the field may be left out, but not sent as null.
+        if value is None:
+            raise ValueError("may be left out, but not set to null")
+        return value
+
+
+# The relationships, one way each: a hero's team without its heroes, a team's heroes
+# without their team. Nesting both ways would loop (mistake M2).
+class HeroPublicWithTeam(HeroPublic):
+    team: TeamPublic | None = None
+
+
+class TeamPublicWithHeroes(TeamPublic):
+    heroes: list[HeroPublic] = []

@@ -1,0 +1,185 @@
+"""The heroes and teams API with SQLModel's multiple models: Create in, Public out.
+
+Run it: uvicorn main:app --reload (from this folder), then open http://127.0.0.1:8000/docs
+"""
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+import crud
+from database import create_db_and_tables, engine
+from models import (
+    INT_MAX,
+    NO_NUL,
+    Hero,
+    HeroCreate,
+    HeroPublic,
+    HeroPublicWithTeam,
+    HeroUpdate,
+    Team,
+    TeamCreate,
+    TeamPublic,
+    TeamPublicWithHeroes,
+    # >>> exercise 1
+    TeamUpdate,
+    # <<< exercise 1
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    create_db_and_tables()
+    yield
+    engine.dispose()
+
+
+app = FastAPI(title="Heroes, lesson 05: SQLModel's multiple models", lifespan=lifespan)
+
+
+def get_session() -> Iterator[Session]:
+    # One session per request, closed (and its connection given back) when the request ends.
+    with Session(engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
+
+
+def get_hero_or_404(session: Session, hero_id: int) -> Hero:
+    hero = crud.get_hero(session, hero_id)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return hero
+
+
+def get_team_or_404(session: Session, team_id: int) -> Team:
+    team = crud.get_team(session, team_id)
+    if team is None:
+        raise HTTPException(status_code=404, detail="Team not found")
+    return team
+
+
+def check_team_exists(session: Session, team_id: int | None) -> None:
+    # SQLite does not enforce foreign keys by default: check, so both databases agree.
+    if team_id is not None and crud.get_team(session, team_id) is None:
+        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+
+
+def name_taken(session: Session, name: str, kind: str = "hero") -> HTTPException:
+    session.rollback()  # the failed flush left the transaction unusable
+    return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+@app.post("/heroes/", response_model=HeroPublic)
+def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
+    check_team_exists(session, hero.team_id)
+    try:
+        return crud.create_hero(session, hero)
+    except IntegrityError:
+        raise name_taken(session, hero.name) from None
+
+
+@app.get("/heroes/", response_model=list[HeroPublic])
+def read_heroes(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+    min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
+) -> list[Hero]:
+    heroes = crud.get_heroes(
+        session,
+        offset=offset,
+        limit=limit,
+        min_age=min_age,
+        max_age=max_age,
+        q=q,
+    )
+    return list(heroes)
+
+
+@app.get("/heroes/{hero_id}", response_model=HeroPublicWithTeam)
+def read_hero(hero_id: Id, session: SessionDep) -> Hero:
+    return get_hero_or_404(session, hero_id)
+
+
+@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
+    db_hero = get_hero_or_404(session, hero_id)
+    check_team_exists(session, hero.team_id)
+    try:
+        return crud.update_hero(session, db_hero, hero)
+    except IntegrityError:
+        raise name_taken(session, hero.name or "") from None
+
+
+@app.delete("/heroes/{hero_id}")
+def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
+    crud.delete_hero(session, get_hero_or_404(session, hero_id))
+    return {"ok": True}
+
+
+@app.post("/teams/", response_model=TeamPublic)
+def create_team(team: TeamCreate, session: SessionDep) -> Team:
+    try:
+        return crud.create_team(session, team)
+    except IntegrityError:
+        raise name_taken(session, team.name, "team") from None
+
+
+@app.get("/teams/", response_model=list[TeamPublic])
+def read_teams(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[Team]:
+    return list(crud.get_teams(session, offset=offset, limit=limit))
+
+
+@app.get("/teams/{team_id}", response_model=TeamPublicWithHeroes)
+def read_team(team_id: Id, session: SessionDep) -> Team:
+    return get_team_or_404(session, team_id)
+
+
+# >>> exercise 1
+@app.patch("/teams/{team_id}", response_model=TeamPublic)
+def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
+    db_team = get_team_or_404(session, team_id)
+    try:
+        return crud.update_team(session, db_team, team)
+    except IntegrityError:
+        raise name_taken(session, team.name or "", "team") from None
+
+
+# <<< exercise 1
+
+
+@app.delete("/teams/{team_id}")
+def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
+    crud.delete_team(session, get_team_or_404(session, team_id))
+    return {"ok": True}
+
+
+# >>> exercise 2
+@app.get("/teams/{team_id}/heroes", response_model=list[HeroPublic])
+def read_team_heroes(
+    team_id: Id,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[Hero]:
+    team = crud.get_team(session, team_id)
+    if team is None:
+        return []  # no team, no heroes
+    return list(crud.get_team_heroes(session, team, offset=offset, limit=limit))
+
+
+# <<< exercise 2

@@ -1,0 +1,105 @@
+"""Reads and writes: input models become table objects with `model_validate`."""
+
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from models import (
+    Hero,
+    HeroCreate,
+    HeroUpdate,
+    Team,
+    TeamCreate,
+    # >>> exercise 1
+    TeamUpdate,
+    # <<< exercise 1
+)
+
+
+def get_hero(session: Session, hero_id: int) -> Hero | None:
+    return session.get(Hero, hero_id)
+
+
+def get_heroes(
+    session: Session,
+    offset: int = 0,
+    limit: int = 100,
+    min_age: int | None = None,
+    max_age: int | None = None,
+    q: str | None = None,
+) -> Sequence[Hero]:
+    statement = select(Hero)
+    if min_age is not None:
+        statement = statement.where(col(Hero.age) >= min_age)
+    if max_age is not None:
+        statement = statement.where(col(Hero.age) <= max_age)
+    if q is not None:
+        statement = statement.where(col(Hero.name).icontains(q, autoescape=True))
+    return session.exec(statement.order_by(col(Hero.id)).offset(offset).limit(limit)).all()
+
+
+def create_hero(session: Session, hero: HeroCreate) -> Hero:
+    # A new table object from the validated input: no id, and secret_name goes in.
+    db_hero = Hero.model_validate(hero)
+    session.add(db_hero)
+    session.commit()
+    session.refresh(db_hero)
+    return db_hero
+
+
+def update_hero(session: Session, db_hero: Hero, hero: HeroUpdate) -> Hero:
+    # exclude_unset: only the fields the client sent; the rest keep their values.
+    db_hero.sqlmodel_update(hero.model_dump(exclude_unset=True))
+    session.commit()
+    session.refresh(db_hero)
+    return db_hero
+
+
+def delete_hero(session: Session, hero: Hero) -> None:
+    session.delete(hero)
+    session.commit()
+
+
+def get_team(session: Session, team_id: int) -> Team | None:
+    return session.get(Team, team_id)
+
+
+def get_teams(session: Session, offset: int = 0, limit: int = 100) -> Sequence[Team]:
+    statement = select(Team).order_by(col(Team.id)).offset(offset).limit(limit)
+    return session.exec(statement).all()
+
+
+def create_team(session: Session, team: TeamCreate) -> Team:
+    db_team = Team.model_validate(team)
+    session.add(db_team)
+    session.commit()
+    session.refresh(db_team)
+    return db_team
+
+
+# >>> exercise 1
+def update_team(session: Session, db_team: Team, team: TeamUpdate) -> Team:
+    db_team.sqlmodel_update(team.model_dump(exclude_unset=True))
+    session.commit()
+    session.refresh(db_team)
+    return db_team
+
+
+# <<< exercise 1
+
+
+def delete_team(session: Session, team: Team) -> None:
+    # Without a cascade, SQLAlchemy sets the team's heroes' team_id to NULL first.
+    session.delete(team)
+    session.commit()
+
+
+# >>> exercise 2
+def get_team_heroes(
+    session: Session, team: Team, offset: int = 0, limit: int = 100
+) -> Sequence[Hero]:
+    # team.heroes is already in id order (order_by on the relationship): slice a page of it.
+    return team.heroes[offset : offset + limit]
+
+
+# <<< exercise 2

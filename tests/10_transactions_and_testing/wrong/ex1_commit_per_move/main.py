@@ -1,0 +1,333 @@
+"""The heroes and teams API of lesson 09, with transactions it owns on purpose.
+
+Every request that writes runs inside one unit of work (unit_of_work.py): its changes are
+committed together or rolled back together. POST /teams/{id}/transfer moves heroes in one
+transaction; POST /heroes/batch keeps the good heroes and rolls back the bad ones, each in
+its own savepoint; PATCH /heroes/{id} answers 409 when someone else changed the hero
+since the client read it (optimistic locking with the hero's version_id).
+
+Run it: alembic upgrade head, then uvicorn main:app --reload (both from this folder), then
+open http://127.0.0.1:8000/docs
+"""
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.pool import QueuePool
+from sqlmodel import Session
+
+from database import check_schema_is_current, engine, logger
+from models import (
+    INT_MAX,
+    NO_NUL,
+    Hero,
+    HeroBatchResult,
+    HeroCreate,
+    HeroPublic,
+    HeroPublicWithTeam,
+    HeroTransfer,
+    HeroUpdate,
+    Team,
+    TeamBatchResult,  # noqa: F401  (unused until you write exercise 2)
+    TeamCreate,
+    TeamPublic,
+    TeamPublicWithHeroes,
+    TeamUpdate,
+)
+from repositories import HeroRepository, TeamRepository
+from unit_of_work import UnitOfWork
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    check_schema_is_current()
+    yield
+    engine.dispose()
+
+
+app = FastAPI(title="Heroes, lesson 10: transactions and testing", lifespan=lifespan)
+
+# Seconds a client should wait before trying again after a 503.
+RETRY_AFTER = "1"
+
+
+@app.exception_handler(PoolTimeoutError)
+async def pool_timeout_handler(request: Request, exc: PoolTimeoutError) -> JSONResponse:
+    # Every connection stayed busy for pool_timeout seconds: say so, rather than a bare 500.
+    logger.warning("pool timeout on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "The database is busy: no connection came free in time. Retry soon."},
+        headers={"Retry-After": RETRY_AFTER},
+    )
+
+
+# What a client that lost the race is told: read the hero again, then decide.
+STALE_HERO = "The hero was changed by someone else since you read it: read it again, then retry"
+
+
+@app.exception_handler(StaleDataError)
+async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONResponse:
+    # The UPDATE matched no row at the version this request read: someone else won (M3).
+    return JSONResponse(status_code=409, content={"detail": STALE_HERO})
+
+
+def get_session() -> Iterator[Session]:
+    # One session per request, closed (and its connection given back) when the request ends.
+    with Session(engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
+
+
+def get_hero_or_404(heroes: HeroRepository, hero_id: int) -> Hero:
+    hero = heroes.get(hero_id)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return hero
+
+
+def get_team_or_404(teams: TeamRepository, team_id: int) -> Team:
+    team = teams.get(team_id)
+    if team is None:
+        raise HTTPException(status_code=404, detail="Team not found")
+    return team
+
+
+def check_team_exists(teams: TeamRepository, team_id: int | None) -> None:
+    # SQLite does not enforce foreign keys by default: check, so both databases agree.
+    if team_id is not None and teams.get(team_id) is None:
+        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+
+
+def name_taken(name: str, kind: str = "hero") -> HTTPException:
+    # The unit of work has already rolled back the failed transaction (M2).
+    return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+@app.post("/heroes/", response_model=HeroPublic)
+def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
+    try:
+        with UnitOfWork(session) as uow:
+            check_team_exists(uow.teams, hero.team_id)
+            return uow.heroes.add(hero)
+    except IntegrityError:
+        raise name_taken(hero.name) from None
+
+
+@app.post("/heroes/batch", response_model=HeroBatchResult)
+def create_heroes(
+    heroes: Annotated[list[HeroCreate], Body(max_length=100)], session: SessionDep
+) -> HeroBatchResult:
+    created: list[Hero] = []
+    failed: list[str] = []
+    with UnitOfWork(session) as uow:
+        for hero in heroes:
+            try:
+                # A savepoint per hero: a taken name rolls back this hero only.
+                with session.begin_nested():
+                    check_team_exists(uow.teams, hero.team_id)
+                    created.append(uow.heroes.add(hero))
+            except (IntegrityError, HTTPException):
+                failed.append(hero.name)
+        result = HeroBatchResult.model_validate({"created": created, "failed": failed})
+    return result
+
+
+@app.get("/heroes/", response_model=list[HeroPublic])
+def read_heroes(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+    min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
+) -> list[Hero]:
+    heroes = HeroRepository(session).list(
+        offset=offset,
+        limit=limit,
+        min_age=min_age,
+        max_age=max_age,
+        q=q,
+    )
+    return list(heroes)
+
+
+@app.get("/heroes/{hero_id}", response_model=HeroPublicWithTeam)
+def read_hero(hero_id: Id, session: SessionDep) -> Hero:
+    return get_hero_or_404(HeroRepository(session), hero_id)
+
+
+@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
+    try:
+        with UnitOfWork(session) as uow:
+            db_hero = get_hero_or_404(uow.heroes, hero_id)
+            if hero.version_id is not None and hero.version_id != db_hero.version_id:
+                # Already changed before we read it: a 409 without trying the UPDATE.
+                raise HTTPException(status_code=409, detail=STALE_HERO)
+            check_team_exists(uow.teams, hero.team_id)
+            # exclude_unset: only the fields the client sent; version_id is SQLAlchemy's.
+            data = hero.model_dump(exclude_unset=True, exclude={"version_id"})
+            return uow.heroes.update(db_hero, data)
+    except IntegrityError:
+        raise name_taken(hero.name or "") from None
+
+
+@app.delete("/heroes/{hero_id}")
+def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
+    with UnitOfWork(session) as uow:
+        uow.heroes.delete(get_hero_or_404(uow.heroes, hero_id))
+    return {"ok": True}
+
+
+@app.post("/teams/", response_model=TeamPublic)
+def create_team(team: TeamCreate, session: SessionDep) -> Team:
+    try:
+        with UnitOfWork(session) as uow:
+            return uow.teams.add(team)
+    except IntegrityError:
+        raise name_taken(team.name, "team") from None
+
+
+# >>> exercise 2
+@app.post("/teams/batch", response_model=TeamBatchResult)
+def create_teams(
+    teams: Annotated[list[TeamCreate], Body(max_length=100)], session: SessionDep
+) -> TeamBatchResult:
+    created: list[Team] = []
+    failed: list[str] = []
+    with UnitOfWork(session) as uow:
+        for team in teams:
+            try:
+                with session.begin_nested():
+                    created.append(uow.teams.add(team))
+            except IntegrityError:
+                failed.append(team.name)
+        result = TeamBatchResult.model_validate({"created": created, "failed": failed})
+    return result
+
+
+# <<< exercise 2
+
+
+@app.get("/teams/", response_model=list[TeamPublic])
+def read_teams(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[Team]:
+    return list(TeamRepository(session).list(offset=offset, limit=limit))
+
+
+@app.get("/teams/{team_id}", response_model=TeamPublicWithHeroes)
+def read_team(team_id: Id, session: SessionDep) -> Team:
+    return get_team_or_404(TeamRepository(session), team_id)
+
+
+@app.patch("/teams/{team_id}", response_model=TeamPublic)
+def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
+    try:
+        with UnitOfWork(session) as uow:
+            db_team = get_team_or_404(uow.teams, team_id)
+            return uow.teams.update(db_team, team.model_dump(exclude_unset=True))
+    except IntegrityError:
+        raise name_taken(team.name or "", "team") from None
+
+
+@app.delete("/teams/{team_id}")
+def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
+    with UnitOfWork(session) as uow:
+        uow.teams.delete(get_team_or_404(uow.teams, team_id))
+    return {"ok": True}
+
+
+@app.post("/teams/{team_id}/transfer", response_model=list[HeroPublic])
+def transfer_heroes(team_id: Id, transfer: HeroTransfer, session: SessionDep) -> list[Hero]:
+    # Several UPDATEs, one transaction: a hero that cannot move undoes the moves before it.
+    with UnitOfWork(session) as uow:
+        get_team_or_404(uow.teams, team_id)
+        check_team_exists(uow.teams, transfer.to_team_id)
+        moved = []
+        for hero_id in transfer.hero_ids:
+            # FOR UPDATE on PostgreSQL: a concurrent transfer of this hero waits for ours.
+            hero = uow.heroes.get_for_update(hero_id)
+            if hero is None or hero.team_id != team_id:
+                raise HTTPException(
+                    status_code=422, detail=f"Hero {hero_id} is not in team {team_id}"
+                )
+            moved.append(uow.heroes.update(hero, {"team_id": transfer.to_team_id}))
+    return moved
+
+
+# >>> exercise 1
+@app.post("/teams/{team_id}/merge", response_model=TeamPublicWithHeroes)
+def merge_team(
+    team_id: Id, into: Annotated[int, Query(ge=1, le=INT_MAX)], session: SessionDep
+) -> Team:
+    with UnitOfWork(session) as uow:
+        team = get_team_or_404(uow.teams, team_id)
+        target = get_team_or_404(uow.teams, into)
+        if target.id == team.id:
+            raise HTTPException(status_code=422, detail="A team cannot merge into itself")
+        heroes = list(uow.heroes.in_team(team_id, limit=INT_MAX))
+    # One unit of work per step: each move is committed as soon as it is made.
+    for hero in heroes:
+        with UnitOfWork(session) as uow:
+            uow.heroes.update(hero, {"team_id": into})
+    with UnitOfWork(session) as uow:
+        uow.teams.delete(team)
+    return target
+
+
+# <<< exercise 1
+
+
+@app.get("/teams/{team_id}/heroes", response_model=list[HeroPublic])
+def read_team_heroes(
+    team_id: Id,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[Hero]:
+    get_team_or_404(TeamRepository(session), team_id)
+    return list(HeroRepository(session).in_team(team_id, offset=offset, limit=limit))
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    # Readiness: can this process get a connection and run a query right now?
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        logger.warning("health check failed: %s", exc)
+        raise HTTPException(
+            status_code=503,
+            detail="The database is unavailable",
+            headers={"Retry-After": RETRY_AFTER},
+        ) from None
+    return {"status": "ok"}
+
+
+@app.get("/pool")
+def pool_stats() -> dict[str, str | int]:
+    # Read the counters only: this route takes no connection, so it answers even when none is free.
+    pool = engine.pool
+    stats: dict[str, str | int] = {"pool": type(pool).__name__, "status": pool.status()}
+    if isinstance(pool, QueuePool):  # NullPool and StaticPool keep no counters
+        stats["size"] = pool.size()
+        stats["checked_in"] = pool.checkedin()
+        stats["checked_out"] = pool.checkedout()
+        stats["overflow"] = pool.overflow()
+    return stats

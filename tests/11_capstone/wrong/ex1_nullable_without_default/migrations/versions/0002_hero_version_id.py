@@ -1,0 +1,36 @@
+"""hero version_id
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22 05:10:00.000000
+
+Your revision (exercise 1): hero.version_id, the counter optimistic locking compares, on a
+table that already holds heroes. Downgrade undoes it.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401  (unused until you write exercise 1)
+import sqlmodel.sql.sqltypes  # noqa: F401  (autogenerate writes sqlmodel.sql.sqltypes.AutoString)
+from alembic import op  # noqa: F401  (unused until you write exercise 1)
+
+# revision identifiers, used by Alembic.
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # >>> exercise 1
+    # Nullable, so that adding it to a table with rows cannot fail.
+    with op.batch_alter_table("hero", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("version_id", sa.Integer(), nullable=True))
+    # <<< exercise 1
+
+
+def downgrade() -> None:
+    # >>> exercise 1
+    with op.batch_alter_table("hero", schema=None) as batch_op:
+        batch_op.drop_column("version_id")
+    # <<< exercise 1

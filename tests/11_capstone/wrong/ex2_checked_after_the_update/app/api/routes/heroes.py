@@ -1,0 +1,85 @@
+"""/heroes/: create, list, read (with the hero's team), update, delete."""
+
+from fastapi import APIRouter, HTTPException
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import crud
+from app.api.deps import (
+    STALE_HERO,  # noqa: F401  (unused until you write exercise 2)
+    Id,
+    Limit,
+    Offset,
+    SessionDep,
+    name_taken,
+)
+from app.models import Hero, HeroCreate, HeroPublic, HeroPublicWithTeam, HeroUpdate
+
+router = APIRouter(prefix="/heroes", tags=["heroes"])
+
+
+async def get_hero_or_404(session: AsyncSession, hero_id: int, with_team: bool = False) -> Hero:
+    hero = await crud.get_hero(session=session, hero_id=hero_id, with_team=with_team)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return hero
+
+
+async def check_team_exists(session: AsyncSession, team_id: int | None) -> None:
+    # SQLite does not enforce foreign keys by default: check, so both databases agree.
+    if team_id is not None and await crud.get_team(session=session, team_id=team_id) is None:
+        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+
+
+@router.post("/", response_model=HeroPublic)
+async def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
+    await check_team_exists(session, hero.team_id)
+    try:
+        return await crud.create_hero(session=session, hero=hero)
+    except IntegrityError:
+        raise await name_taken(session, hero.name, "hero") from None
+
+
+@router.get("/", response_model=list[HeroPublic])
+async def read_heroes(session: SessionDep, offset: Offset = 0, limit: Limit = 100) -> list[Hero]:
+    return list(await crud.get_heroes(session=session, offset=offset, limit=limit))
+
+
+@router.get("/{hero_id}", response_model=HeroPublicWithTeam)
+async def read_hero(hero_id: Id, session: SessionDep) -> Hero:
+    return await get_hero_or_404(session, hero_id, with_team=True)
+
+
+@router.patch("/{hero_id}", response_model=HeroPublic)
+async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
+    db_hero = await get_hero_or_404(session, hero_id)
+    # >>> exercise 2
+    # Write first, then compare: the 409 rolls the UPDATE back anyway.
+    read_version = db_hero.version_id
+    await crud.update_hero(session=session, db_hero=db_hero, hero=hero)
+    if hero.version_id is not None and hero.version_id != read_version:
+        raise HTTPException(status_code=409, detail=STALE_HERO)
+    # <<< exercise 2
+    await check_team_exists(session, hero.team_id)
+    try:
+        return await crud.update_hero(session=session, db_hero=db_hero, hero=hero)
+    except IntegrityError:
+        raise await name_taken(session, hero.name or "", "hero") from None
+
+
+@router.delete("/{hero_id}")
+async def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
+    await crud.delete_hero(session=session, hero=await get_hero_or_404(session, hero_id))
+    return {"ok": True}
+
+
+# >>> exercise 3
+@router.post("/{hero_id}/birthday", response_model=HeroPublic)
+async def celebrate_birthday(hero_id: Id, session: SessionDep) -> Hero:
+    hero = await get_hero_or_404(session, hero_id)
+    if hero.age is None:
+        raise HTTPException(status_code=422, detail="The hero's age is unknown")
+    return await crud.celebrate_birthday(session=session, hero=hero)
+
+
+# <<< exercise 3
