@@ -246,6 +246,23 @@ def test_rule_readme_code_accepts_a_marked_illustration(copy):
     assert found(copy) == {}
 
 
+def test_rule_fuzz_allowances(copy):
+    manifest = copy / "workbook.toml"
+    text = manifest.read_text()
+    first_exercise = text.index("\n[[lesson.exercise]]") + 1
+    allow = (
+        '[[lesson.fuzz_allow]]\ncode = "ST101"\noperations = ["POST /heroes/"]\n'
+        'mistake = "M99"\ntest = "test_m99_nothing"\n\n'
+    )
+    manifest.write_text(text[:first_exercise] + allow + text[first_exercise:])
+    assert set(the_only(copy, "fuzz-allowances")) == {
+        f"workbook.toml: lesson 01 fuzz_allow ST101: 'M99' is not a mistake of "
+        f"lessons/{LESSON}/README.md [fuzz-allowances]",
+        f"workbook.toml: lesson 01 fuzz_allow ST101: no test named test_m99_nothing in "
+        f"tests/{LESSON} [fuzz-allowances]",
+    }
+
+
 def set_hints(root: Path, hints: list[str]) -> None:
     """Replace the first exercise's hints in the copy's workbook.toml."""
     manifest = root / "workbook.toml"

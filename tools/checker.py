@@ -484,6 +484,32 @@ def generated_sections(ctx: Context) -> Iterator[Problem]:
             yield Problem("generated-sections", where, f"generated section {name!r} is out of date")
 
 
+@rule(
+    "fuzz-allowances",
+    "each [[lesson.fuzz_allow]] in workbook.toml names a mistake of the lesson's README "
+    "(### Mn) and a test of the lesson that exists",
+    "point the allowance at the README mistake that teaches the finding and at its test, "
+    "or fix the app so `nox -s fuzz` no longer finds it",
+)
+def fuzz_allowances(ctx: Context) -> Iterator[Problem]:
+    for lesson, text, _ in ctx.readmes():
+        mistakes = readme_mistakes(text)
+        tests = test_names(ctx.folders(lesson)[2])
+        for allow in lesson.fuzz_allow:
+            where = f"workbook.toml: lesson {lesson.number} fuzz_allow {allow.code}"
+            number = re.fullmatch(r"M(\d+)", allow.mistake)
+            if not number or int(number[1]) not in mistakes:
+                yield Problem(
+                    "fuzz-allowances",
+                    where,
+                    f"{allow.mistake!r} is not a mistake of lessons/{lesson.slug}/README.md",
+                )
+            if allow.test not in tests:
+                yield Problem(
+                    "fuzz-allowances", where, f"no test named {allow.test} in tests/{lesson.slug}"
+                )
+
+
 # ------------------------------------------------------------------ hints and wrong answers
 
 HINTS_PER_EXERCISE = 3
