@@ -181,11 +181,15 @@ async def read_team_heroes(
     return list(await crud.get_team_heroes(session, team, offset=offset, limit=limit))
 
 
+@app.get("/rosters/", response_model=list[TeamPublicWithHeroes])
+async def read_rosters(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[Team]:
+    return list(await crud.get_rosters(session, offset=offset, limit=limit))
+
+
 # >>> exercise 1
-# TODO(exercise 1): GET /rosters/, a page of list[TeamPublicWithHeroes] from crud.get_rosters.
+# TODO(exercise 1): GET /heroes/{hero_id}/teammates: the other heroes of the hero's team.
 # <<< exercise 1
-
-
-# >>> exercise 2
-# TODO(exercise 2): GET /heroes/{hero_id}/teammates, relationships via awaitable_attrs.
-# <<< exercise 2

@@ -102,11 +102,11 @@ async def get_team_heroes(
     return result.all()
 
 
-# >>> exercise 1
+# >>> exercise 2
 async def get_rosters(session: AsyncSession, offset: int = 0, limit: int = 100) -> Sequence[Team]:
     statement = select(Team).options(selectinload(Team.heroes))  # type: ignore[arg-type]
     result = await session.exec(statement.order_by(col(Team.id)).offset(offset).limit(limit))
     return result.all()
 
 
-# <<< exercise 1
+# <<< exercise 2

@@ -181,7 +181,6 @@ async def read_team_heroes(
     return list(await crud.get_team_heroes(session, team, offset=offset, limit=limit))
 
 
-# >>> exercise 1
 @app.get("/rosters/", response_model=list[TeamPublicWithHeroes])
 async def read_rosters(
     session: SessionDep,
@@ -191,10 +190,7 @@ async def read_rosters(
     return list(await crud.get_rosters(session, offset=offset, limit=limit))
 
 
-# <<< exercise 1
-
-
-# >>> exercise 2
+# >>> exercise 1
 @app.get("/heroes/{hero_id}/teammates", response_model=list[HeroPublic])
 async def read_teammates(hero_id: Id, session: SessionDep) -> list[Hero]:
     hero = await get_hero_or_404(session, hero_id)
@@ -206,4 +202,4 @@ async def read_teammates(hero_id: Id, session: SessionDep) -> list[Hero]:
     return [teammate for teammate in heroes if teammate.id != hero.id]
 
 
-# <<< exercise 2
+# <<< exercise 1

@@ -39,12 +39,16 @@ def pool_options(url: URL) -> dict[str, Any]:
         return {"poolclass": NullPool}
     if pool_class != "QueuePool":
         raise ValueError(f"POOL_CLASS must be QueuePool or NullPool, not {pool_class!r}")
+    # >>> exercise 3
     pre_ping = os.environ.get("POOL_PRE_PING", "true").lower() not in ("0", "false", "no", "off")
+    # <<< exercise 3
     options: dict[str, Any] = {
         "pool_size": int(os.environ.get("POOL_SIZE", "5")),
         "max_overflow": int(os.environ.get("MAX_OVERFLOW", "10")),
         "pool_timeout": float(os.environ.get("POOL_TIMEOUT", "30")),
+        # >>> exercise 3
         "pool_pre_ping": pre_ping,
+        # <<< exercise 3
     }
     # >>> exercise 2
     options["pool_recycle"] = int(os.environ.get("POOL_RECYCLE", "-1"))

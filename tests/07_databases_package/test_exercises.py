@@ -2,27 +2,32 @@
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.anyio
 
 # ---------------------------------------------------------------- exercise 1: POST /heroes/bulk
 
-BULK = (
-    'Add @app.post("/heroes/bulk", response_model=list[HeroPublic]) in main.py and '
-    "crud.create_heroes(db, heroes), which runs create_hero for each hero inside "
-    "`async with db.transaction():`."
-)
+BULK = "POST /heroes/bulk in main.py and crud.create_heroes"
 
 
-async def post_bulk(client, heroes):
-    """POST /heroes/bulk; a missing route is a failure with a hint, not a confusing 405."""
+async def post_bulk(client, lesson, heroes):
+    """POST /heroes/bulk; a missing route or a driver error is a failure that says where to look."""
     bodies = [{"secret_name": f"{hero['name']} secret", **hero} for hero in heroes]
-    response = await client.post("/heroes/bulk", json=bodies)
+    try:
+        response = await client.post("/heroes/bulk", json=bodies)
+    except lesson.database.INTEGRITY_ERRORS as error:
+        pytest.fail(
+            f"POST /heroes/bulk let the driver's {type(error).__module__}.{type(error).__name__} "
+            f"through ({error}): a taken name must be a 409. databases raises the driver's own "
+            f"exceptions, not SQLAlchemy's (mistake M5). Look at {BULK}",
+            pytrace=False,
+        )
     detail = response.json().get("detail") if response.status_code in (404, 405) else None
     if detail in ("Not Found", "Method Not Allowed"):
         pytest.fail(
             f"POST /heroes/bulk answered {response.status_code} {detail}: no such route yet. "
-            + BULK,
+            f"Look at {BULK}",
             pytrace=False,
         )
     return response
@@ -30,43 +35,57 @@ async def post_bulk(client, heroes):
 
 @pytest.fixture
 def stored_names(stored, lesson):
+    """The hero names really stored, read through another connection than the app's."""
     hero_table = lesson.models.hero_table
     return lambda: stored(select(hero_table.c.name).order_by(hero_table.c.id))
 
 
 @pytest.mark.exercise(1)
-async def test_exercise_1_bulk_creates_every_hero_in_order(async_client, create_team, stored_names):
+async def test_exercise_1_bulk_creates_every_hero_in_order(
+    async_client, lesson, create_team, stored_names
+):
     team = await create_team(async_client, "Preventers")
     batch = [{"name": "Rusty-Man", "age": 48, "team_id": team["id"]}, {"name": "Deadpond"}]
     batch.append({"name": "Tarantula", "age": 32})
-    response = await post_bulk(async_client, batch)
+    response = await post_bulk(async_client, lesson, batch)
     assert response.status_code == 200, response.text
     assert response.json() == [
         {"id": 1, "name": "Rusty-Man", "age": 48, "team_id": team["id"]},
         {"id": 2, "name": "Deadpond", "age": None, "team_id": None},
         {"id": 3, "name": "Tarantula", "age": 32, "team_id": None},
-    ], "answer the created heroes in the order sent, as HeroPublic (ids from the database)"
-    assert stored_names() == ["Rusty-Man", "Deadpond", "Tarantula"]
+    ], (
+        "POST /heroes/bulk should answer the created heroes in the order sent, as HeroPublic, "
+        f"with the ids the database gave them; got {response.json()}. Look at {BULK}"
+    )
+    assert stored_names() == ["Rusty-Man", "Deadpond", "Tarantula"], (
+        f"the three heroes should be stored, in the order sent. Look at {BULK}"
+    )
 
 
 @pytest.mark.exercise(1)
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [{"name": "Rusty-Man"}, {"name": "Tarantula"}, {"name": "Deadpond"}],
+        [{"name": "Black Lion"}, {"name": "Black Lion"}],
+    ],
+    ids=["taken_already", "twice_in_the_batch"],
+)
 async def test_exercise_1_a_taken_name_is_409_and_saves_none_of_the_batch(
-    async_client, create_hero, stored_names
+    async_client, lesson, create_hero, stored_names, batch
 ):
     await create_hero(async_client, "Deadpond")
-    for batch in (
-        [{"name": "Rusty-Man"}, {"name": "Tarantula"}, {"name": "Deadpond"}],  # taken already
-        [{"name": "Black Lion"}, {"name": "Black Lion"}],  # twice in the batch
-    ):
-        response = await post_bulk(async_client, batch)
-        assert response.status_code == 409, (
-            f"a batch with a name that is taken should answer 409, got "
-            f"{response.status_code} {response.text}: catch INTEGRITY_ERRORS"
-        )
-        assert stored_names() == ["Deadpond"], (
-            "the heroes of the batch before the clash were saved: run every INSERT inside "
-            "one `async with db.transaction():` so they are rolled back together"
-        )
+    response = await post_bulk(async_client, lesson, batch)
+    assert response.status_code == 409, (
+        f"a batch with a name that is taken should answer 409, got {response.status_code} "
+        f"{response.text}. Look at {BULK}"
+    )
+    saved = [name for name in stored_names() if name != "Deadpond"]
+    assert saved == [], (
+        f"the heroes of the batch before the clash were saved ({saved}, read through another "
+        "connection): every INSERT of the batch must run in one transaction, on the "
+        f"connection of the request's task, so that they are rolled back together. Look at {BULK}"
+    )
 
 
 class FailingDatabase:
@@ -109,35 +128,59 @@ async def test_exercise_1_a_failure_midway_rolls_back_the_heroes_before_it(
     app.dependency_overrides[lesson.main.get_database] = lambda: failing
     batch = [{"name": f"Hero {i}"} for i in range(4)]
     try:
-        response = await post_bulk(async_client, batch)
+        response = await post_bulk(async_client, lesson, batch)
     except RuntimeError:
         response = None
     assert failing.inserts >= 3, (
-        "the route should insert through the `db` it receives (DatabaseDep), one hero at a time"
+        "POST /heroes/bulk should insert through the `db` the route receives (DatabaseDep), "
+        f"one hero at a time; it sent {failing.inserts} INSERTs through it. Look at {BULK}"
     )
     assert response is None or response.status_code >= 400
     assert stored_names() == [], (
-        "the first two INSERTs stayed after the third one failed: put them all in one "
-        "`async with db.transaction():`, which rolls back everything when anything inside raises"
+        "the first two INSERTs stayed after the third one failed (read through another "
+        "connection): they must all be in one transaction, rolled back when anything inside "
+        f"raises. Look at {BULK}"
     )
 
 
 @pytest.mark.exercise(1)
-async def test_exercise_1_an_unknown_team_is_422_and_saves_nothing(async_client, stored_names):
-    response = await post_bulk(async_client, [{"name": "Rusty-Man"}, {"name": "X", "team_id": 9}])
+async def test_exercise_1_an_unknown_team_is_422_and_saves_nothing(
+    async_client, lesson, stored_names
+):
+    batch = [{"name": "Rusty-Man"}, {"name": "X", "team_id": 9}]
+    response = await post_bulk(async_client, lesson, batch)
     assert (response.status_code, response.json()) == (422, {"detail": "Team 9 does not exist"}), (
-        "call check_team_exists(db, hero.team_id) for every hero before inserting any"
+        "a hero whose team_id names no team is 422 {'detail': 'Team 9 does not exist'}, as "
+        "for POST /heroes/ (SQLite does not check foreign keys): check that every team_id "
+        f"exists; got {response.status_code} {response.text}. Look at {BULK}"
     )
-    assert stored_names() == []
+    assert stored_names() == [], f"nothing of the batch may be saved. Look at {BULK}"
 
 
 # ---------------------------------------------------------------- exercise 2: forward.get_team
 
-GET_TEAM = (
-    "Write `async def get_team(connection: AsyncConnection, team_id: int) -> TeamPublic | None` "
-    "in forward.py: crud.get_team's SQL, run with await connection.execute(statement, "
-    '{"team_id": team_id}).'
-)
+GET_TEAM = "get_team in forward.py"
+
+
+class SpyConnection:
+    """An AsyncConnection that records each statement sent with execute() and the rows it got.
+
+    The rows are recorded as SQLAlchemy built them, before any Pydantic model saw them;
+    the caller gets a result that replays them.
+    """
+
+    def __init__(self, connection):
+        self._connection = connection
+        self.calls = []
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    async def execute(self, statement, *args, **kwargs):
+        result = await self._connection.execute(statement, *args, **kwargs)
+        frozen = result.freeze()
+        self.calls.append((statement, list(frozen.data)))
+        return frozen()
 
 
 @pytest.fixture
@@ -152,7 +195,9 @@ async def forward(async_client, lesson, create_team):
 def get_team_of(forward):
     """forward.get_team, or a failure with a hint (in the test, not in its setup)."""
     if not hasattr(forward, "get_team"):
-        pytest.fail(f"forward.py has no get_team yet. {GET_TEAM}", pytrace=False)
+        pytest.fail(
+            "forward.py has no get_team(connection, team_id) yet: write it there", pytrace=False
+        )
     return forward.get_team
 
 
@@ -167,34 +212,85 @@ async def test_exercise_2_get_team_gives_what_crud_gives(forward, lesson):
                 (await lesson.crud.get_team(database, team_id)).model_dump(exclude={"heroes"})
             )
             assert isinstance(team, TeamPublic), (
-                f"forward.get_team should return a TeamPublic, got {team!r}: "
-                "TeamPublic.model_validate(row._mapping)"
+                f"forward.get_team should return a TeamPublic, got {team!r}. Look at {GET_TEAM}"
             )
-            assert team == expected, f"team {team_id}: forward gave {team!r}, crud {expected!r}"
+            assert team == expected, (
+                f"team {team_id}: forward gave {team!r}, crud {expected!r}. Look at {GET_TEAM}"
+            )
         assert await get_team(connection, 999) is None, (
-            "a team that does not exist is None: result.one_or_none()"
+            f"a team that does not exist is None, not an exception. Look at {GET_TEAM}"
         )
 
 
 @pytest.mark.exercise(2)
-async def test_exercise_2_get_team_returns_a_real_boolean(forward):
+async def test_exercise_2_the_rows_hold_a_real_boolean_before_pydantic_sees_them(
+    forward, lesson, tmp_path
+):
+    # On SQLite, whatever the backend of this run: PostgreSQL returns real booleans to raw
+    # SQL, so only SQLite, which stores 0 and 1, shows whether the types were declared.
     get_team = get_team_of(forward)
-    async with forward.engine.connect() as connection:
-        team = await get_team(connection, 2)
-    assert team is not None and team.active is False and type(team.active) is bool, (
-        f"forward.get_team(connection, 2) should be the Old Guard team, not active, as a "
-        f"TeamPublic whose active is False; got {team!r}"
+    team_table = lesson.models.team_table
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'booleans.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(lesson.models.metadata.create_all)
+            old_guard = {"name": "Old Guard", "headquarters": "Cellar", "active": False}
+            await connection.execute(team_table.insert().values(old_guard))
+            spy = SpyConnection(connection)
+            await get_team(spy, 1)
+    finally:
+        await engine.dispose()
+    rows = [row for _, rows in spy.calls for row in rows]
+    assert rows, (
+        "forward.get_team(connection, 2) read no row through connection.execute(): send the "
+        f"SELECT on the connection it is given. Look at {GET_TEAM}"
+    )
+    values = [row._mapping.get("active") for row in rows]
+    assert all(type(value) is bool for value in values), (
+        f"the row SQLAlchemy returned has active={values[0]!r} ({type(values[0]).__name__}), "
+        "before Pydantic sees it: raw SQL carries no column types, and SQLite stores a boolean "
+        "as 0 or 1 (mistake M3). TeamPublic hides it by turning 0 into False; anything else "
+        "reading the row would not. Declare the result columns' types on the text() statement. "
+        f"Look at {GET_TEAM}"
     )
 
 
 @pytest.mark.exercise(2)
-async def test_exercise_2_get_team_sends_one_statement_with_the_id_bound(forward, count_statements):
+async def test_exercise_2_get_team_sends_one_statement_on_the_connection_it_is_given(forward):
+    get_team = get_team_of(forward)
+    async with forward.engine.connect() as connection:
+        spy = SpyConnection(connection)
+        await get_team(spy, 12345)
+    assert len(spy.calls) == 1, (
+        f"forward.get_team sent {len(spy.calls)} statements through the connection it was "
+        "given, with execute(): it should send one, there, and open no connection of its own. "
+        f"Look at {GET_TEAM}"
+    )
+
+
+@pytest.mark.exercise(2)
+async def test_exercise_2_get_team_binds_the_id_as_a_parameter(forward, count_statements):
     get_team = get_team_of(forward)
     with count_statements(forward.engine) as log:
         async with forward.engine.connect() as connection:
             assert await get_team(connection, 12345) is None
-    assert log.count == 1, f"one SELECT, on the AsyncConnection you were given:\n{log}"
-    assert "12345" not in log.statements[0], (
-        "the id is pasted into the SQL text (mistake M1): send it as a bind parameter, "
-        f':team_id in the SQL and {{"team_id": team_id}} beside it\n{log}'
+    assert log.count >= 1 and not any("12345" in s for s in log.statements), (
+        "the id is pasted into the SQL text (mistake M1): send it as a bind parameter, a "
+        f":name in the SQL and its value beside the statement. Look at {GET_TEAM}\n{log}"
+    )
+
+
+@pytest.mark.exercise(2)
+async def test_exercise_2_get_team_sees_the_callers_transaction(forward, lesson):
+    get_team = get_team_of(forward)
+    team_table = lesson.models.team_table
+    async with forward.engine.connect() as connection, connection.begin() as transaction:
+        statement = team_table.insert().values(name="New Team", headquarters="Tent")
+        (team_id,) = (await connection.execute(statement.returning(team_table.c.id))).one()
+        team = await get_team(connection, team_id)
+        await transaction.rollback()
+    assert team is not None and team.name == "New Team", (
+        f"inside the caller's transaction, forward.get_team(connection, {team_id}) should see "
+        f"the team that transaction just inserted; got {team!r}. A connection of its own "
+        f"cannot see it: use the one you are given. Look at {GET_TEAM}"
     )

@@ -216,15 +216,6 @@ def test_m3_the_client_sees_a_bare_500(app, go_stale):
 
 
 @pytest.mark.postgres_only
-def test_m3_with_the_lessons_pre_ping_the_same_request_succeeds(client, go_stale, pool_log):
-    go_stale(client)
-    response = client.get("/heroes/")
-    assert response.status_code == 200
-    assert [h["name"] for h in response.json()] == ["Deadpond"]
-    assert len(pool_log("pool invalidate")) == 1
-
-
-@pytest.mark.postgres_only
 @pytest.mark.anyio
 async def test_m3_asyncpg_says_connection_is_closed(db, server):
     from sqlalchemy.ext.asyncio import create_async_engine

@@ -1,0 +1,211 @@
+"""The heroes and teams API on encode/databases: SQLAlchemy Core queries, no ORM, no session.
+
+Run it: uvicorn main:app --reload (from this folder), then open http://127.0.0.1:8000/docs
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from databases import Database
+from fastapi import Depends, FastAPI, HTTPException, Path, Query
+
+import crud
+from database import INTEGRITY_ERRORS, create_db_and_tables, database
+from models import (
+    INT_MAX,
+    NO_NUL,
+    HeroCreate,
+    HeroPublic,
+    HeroPublicWithTeam,
+    HeroUpdate,
+    TeamCreate,
+    TeamPublic,
+    TeamPublicWithHeroes,
+    TeamUpdate,
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await create_db_and_tables()
+    await database.connect()
+    yield
+    await database.disconnect()  # close the pool inside the event loop it belongs to
+
+
+app = FastAPI(title="Heroes, lesson 07: the databases package", lifespan=lifespan)
+
+
+async def get_database() -> Database:
+    # Without the lifespan, databases 0.9.0 fails on PostgreSQL with a bare AssertionError
+    # and on SQLite not at all: make it one clear error everywhere (mistake M2).
+    if not database.is_connected:
+        raise RuntimeError("The database is not connected: did the app's lifespan run?")
+    return database
+
+
+# No session and no request-wide transaction: each statement commits on its own, and
+# crud.py opens db.transaction() where several statements must succeed or fail together.
+DatabaseDep = Annotated[Database, Depends(get_database)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
+
+
+async def get_hero_or_404(
+    db: Database, hero_id: int, with_team: bool = False
+) -> HeroPublicWithTeam:
+    hero = await crud.get_hero(db, hero_id, with_team=with_team)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return hero
+
+
+async def get_team_or_404(
+    db: Database, team_id: int, with_heroes: bool = False
+) -> TeamPublicWithHeroes:
+    team = await crud.get_team(db, team_id, with_heroes=with_heroes)
+    if team is None:
+        raise HTTPException(status_code=404, detail="Team not found")
+    return team
+
+
+async def check_team_exists(db: Database, team_id: int | None) -> None:
+    # SQLite does not enforce foreign keys by default: check, so both databases agree.
+    if team_id is not None and await crud.get_team(db, team_id) is None:
+        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+
+
+def name_taken(name: str, kind: str = "hero") -> HTTPException:
+    # Nothing to roll back: the failed INSERT or UPDATE ran, and failed, on its own.
+    return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+@app.post("/heroes/", response_model=HeroPublic)
+async def create_hero(hero: HeroCreate, db: DatabaseDep) -> HeroPublic:
+    await check_team_exists(db, hero.team_id)
+    try:
+        return await crud.create_hero(db, hero)
+    except INTEGRITY_ERRORS:
+        raise name_taken(hero.name) from None
+
+
+@app.get("/heroes/", response_model=list[HeroPublic])
+async def read_heroes(
+    db: DatabaseDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+    min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
+) -> list[HeroPublic]:
+    heroes = await crud.get_heroes(
+        db,
+        offset=offset,
+        limit=limit,
+        min_age=min_age,
+        max_age=max_age,
+        q=q,
+    )
+    return list(heroes)
+
+
+@app.get("/heroes/{hero_id}", response_model=HeroPublicWithTeam)
+async def read_hero(hero_id: Id, db: DatabaseDep) -> HeroPublicWithTeam:
+    return await get_hero_or_404(db, hero_id, with_team=True)
+
+
+@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+async def update_hero(hero_id: Id, hero: HeroUpdate, db: DatabaseDep) -> HeroPublic:
+    db_hero = await get_hero_or_404(db, hero_id)
+    await check_team_exists(db, hero.team_id)
+    try:
+        return await crud.update_hero(db, db_hero, hero)
+    except INTEGRITY_ERRORS:
+        raise name_taken(hero.name or "") from None
+
+
+@app.delete("/heroes/{hero_id}")
+async def delete_hero(hero_id: Id, db: DatabaseDep) -> dict[str, bool]:
+    await crud.delete_hero(db, await get_hero_or_404(db, hero_id))
+    return {"ok": True}
+
+
+@app.post("/teams/", response_model=TeamPublic)
+async def create_team(team: TeamCreate, db: DatabaseDep) -> TeamPublic:
+    try:
+        return await crud.create_team(db, team)
+    except INTEGRITY_ERRORS:
+        raise name_taken(team.name, "team") from None
+
+
+@app.get("/teams/", response_model=list[TeamPublic])
+async def read_teams(
+    db: DatabaseDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[TeamPublic]:
+    return list(await crud.get_teams(db, offset=offset, limit=limit))
+
+
+@app.get("/teams/{team_id}", response_model=TeamPublicWithHeroes)
+async def read_team(team_id: Id, db: DatabaseDep) -> TeamPublicWithHeroes:
+    return await get_team_or_404(db, team_id, with_heroes=True)
+
+
+@app.patch("/teams/{team_id}", response_model=TeamPublic)
+async def update_team(team_id: Id, team: TeamUpdate, db: DatabaseDep) -> TeamPublic:
+    db_team = await get_team_or_404(db, team_id)
+    try:
+        return await crud.update_team(db, db_team, team)
+    except INTEGRITY_ERRORS:
+        raise name_taken(team.name or "", "team") from None
+
+
+@app.delete("/teams/{team_id}")
+async def delete_team(team_id: Id, db: DatabaseDep) -> dict[str, bool]:
+    await crud.delete_team(db, await get_team_or_404(db, team_id))
+    return {"ok": True}
+
+
+@app.get("/teams/{team_id}/heroes", response_model=list[HeroPublic])
+async def read_team_heroes(
+    team_id: Id,
+    db: DatabaseDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[HeroPublic]:
+    team = await get_team_or_404(db, team_id)
+    return list(await crud.get_team_heroes(db, team, offset=offset, limit=limit))
+
+
+@app.get("/rosters/", response_model=list[TeamPublicWithHeroes])
+async def read_rosters(
+    db: DatabaseDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[TeamPublicWithHeroes]:
+    return list(await crud.get_rosters(db, offset=offset, limit=limit))
+
+
+@app.get("/heroes/{hero_id}/teammates", response_model=list[HeroPublic])
+async def read_teammates(hero_id: Id, db: DatabaseDep) -> list[HeroPublic]:
+    hero = await get_hero_or_404(db, hero_id)
+    if hero.team_id is None:
+        return []
+    heroes = (await crud.get_heroes_of_teams(db, [hero.team_id]))[hero.team_id]
+    return [teammate for teammate in heroes if teammate.id != hero.id]
+
+
+# >>> exercise 1
+@app.post("/heroes/bulk", response_model=list[HeroPublic])
+async def create_heroes(heroes: list[HeroCreate], db: DatabaseDep) -> list[HeroPublic]:
+    try:
+        return await crud.create_heroes(db, heroes)
+    except INTEGRITY_ERRORS:
+        raise HTTPException(
+            status_code=409, detail="A hero name in the batch is already taken: nothing was saved"
+        ) from None
+
+
+# <<< exercise 1
