@@ -43,12 +43,11 @@ def update_hero(db: Session, db_hero: models.Hero, hero: schemas.HeroUpdate) -> 
     return db_hero
 
 
-# >>> exercise 2
-# TODO(exercise 2): write replace_hero(db, db_hero, hero), which sets every field from a
-# HeroCreate (a field the client left out takes its default), commits and refreshes.
-# <<< exercise 2
-
-
 def delete_hero(db: Session, db_hero: models.Hero) -> None:
     db.delete(db_hero)
     db.commit()
+
+
+# >>> exercise 3
+# TODO(exercise 3): count_heroes(db, name=None) -> int, for GET /heroes/count.
+# <<< exercise 3

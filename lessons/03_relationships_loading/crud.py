@@ -75,6 +75,12 @@ def add_power(session: Session, hero: Hero, power: Power) -> Hero:
     return hero
 
 
+# >>> exercise 2
+# TODO(exercise 2): remove_power(session, hero, power) -> Hero: take the power away from the
+# hero (a power the hero does not have changes nothing).
+# <<< exercise 2
+
+
 def get_team(session: Session, team_id: int) -> Team | None:
     if not 1 <= team_id <= INT_MAX:
         return None  # no generated id is out of this range, and the database refuses huge ints
@@ -125,12 +131,21 @@ def create_power(session: Session, power_create: PowerCreate) -> Power:
 
 def get_powers(session: Session, offset: int = 0, limit: int = 100) -> Sequence[Power]:
     statement = select(Power)
-    # >>> exercise 1
-    # TODO(exercise 1): load the heroes of all these powers in one more SELECT (selectinload).
-    # <<< exercise 1
+    # >>> exercise 3
+    # TODO(exercise 3): choose how GET /powers/ loads the heroes of a page of powers.
+    # <<< exercise 3
     return session.scalars(statement.order_by(Power.id).offset(offset).limit(limit)).all()
 
 
-# >>> exercise 2
-# TODO(exercise 2): get_power_heroes(session, power): the heroes who have it, in id order.
-# <<< exercise 2
+def get_power_with_heroes(session: Session, power_id: int) -> Power | None:
+    if not 1 <= power_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
+    # >>> exercise 3
+    # TODO(exercise 3): choose how GET /powers/{power_id} loads this power's heroes.
+    return session.get(Power, power_id)
+    # <<< exercise 3
+
+
+# >>> exercise 1
+# TODO(exercise 1): get_power_heroes(session, power): the heroes who have it, in id order.
+# <<< exercise 1

@@ -124,6 +124,12 @@ def add_power_to_hero(hero_id: int, power_id: int, session: SessionDep) -> Hero:
     return crud.add_power(session, hero, get_power_or_404(session, power_id))
 
 
+# >>> exercise 2
+# TODO(exercise 2): DELETE /heroes/{hero_id}/powers/{power_id} takes a power away from a hero
+# and answers the hero with the powers left (HeroPublicWithPowers); 404 like the POST.
+# <<< exercise 2
+
+
 def get_team_or_404(session: Session, team_id: int) -> Team:
     team = crud.get_team(session, team_id)
     if team is None:
@@ -186,6 +192,14 @@ def read_powers(
     return crud.get_powers(session, offset=offset, limit=limit)
 
 
-# >>> exercise 2
-# TODO(exercise 2): GET /powers/{power_id}/heroes, list[HeroPublic]; 404 "Power not found".
-# <<< exercise 2
+@app.get("/powers/{power_id}", response_model=PowerPublicWithHeroes)
+def read_power(power_id: int, session: SessionDep) -> Power:
+    power = crud.get_power_with_heroes(session, power_id)
+    if power is None:
+        raise HTTPException(status_code=404, detail="Power not found")
+    return power
+
+
+# >>> exercise 1
+# TODO(exercise 1): GET /powers/{power_id}/heroes, list[HeroPublic]; 404 "Power not found".
+# <<< exercise 1

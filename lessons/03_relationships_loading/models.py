@@ -69,8 +69,8 @@ class Power(Base):
         back_populates="powers",
         order_by=Hero.id,
         passive_deletes=True,
-        # >>> exercise 1
-        # TODO(exercise 1): make this lazy="raise", like every other relationship here.
+        # >>> exercise 3
+        # TODO(exercise 3): choose the default loading strategy of Power.heroes.
         lazy="select",
-        # <<< exercise 1
+        # <<< exercise 3
     )

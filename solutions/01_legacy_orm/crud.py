@@ -44,19 +44,18 @@ def update_hero(db: Session, db_hero: models.Hero, hero: schemas.HeroUpdate) -> 
     return db_hero
 
 
-# >>> exercise 2
-def replace_hero(db: Session, db_hero: models.Hero, hero: schemas.HeroCreate) -> models.Hero:
-    db_hero.name = hero.name
-    db_hero.secret_name = hero.secret_name
-    db_hero.age = hero.age
-    db.commit()
-    db.refresh(db_hero)
-    return db_hero
-
-
-# <<< exercise 2
-
-
 def delete_hero(db: Session, db_hero: models.Hero) -> None:
     db.delete(db_hero)
     db.commit()
+
+
+# >>> exercise 3
+def count_heroes(db: Session, name: str | None = None) -> int:
+    query = db.query(models.Hero)
+    if name is not None:
+        query = query.filter(models.Hero.name == name)
+    # Query.count() wraps the query: SELECT count(*) FROM (SELECT ... FROM hero ...) AS anon_1
+    return query.count()
+
+
+# <<< exercise 3

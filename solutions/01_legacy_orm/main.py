@@ -19,6 +19,15 @@ def create_tables() -> None:
     models.Base.metadata.create_all(bind=engine)
 
 
+# >>> exercise 2
+@app.on_event("shutdown")
+def dispose_engine() -> None:
+    engine.dispose()
+
+
+# <<< exercise 2
+
+
 def get_db():
     # One session per request, closed (and its connection given back) when the request ends.
     db = SessionLocal()
@@ -47,6 +56,18 @@ def read_heroes(
     # <<< exercise 1
 
 
+# >>> exercise 3
+@app.get("/heroes/count")
+def count_heroes(
+    name: str | None = Query(default=None, pattern=models.NO_NUL),
+    db: Session = Depends(get_db),
+):
+    return {"count": crud.count_heroes(db, name=name)}
+
+
+# <<< exercise 3
+
+
 @app.get("/heroes/{hero_id}", response_model=schemas.HeroRead)
 def read_hero(hero_id: int, db: Session = Depends(get_db)):
     db_hero = crud.get_hero(db, hero_id)
@@ -61,18 +82,6 @@ def update_hero(hero_id: int, hero: schemas.HeroUpdate, db: Session = Depends(ge
     if db_hero is None:
         raise HTTPException(status_code=404, detail="Hero not found")
     return crud.update_hero(db, db_hero, hero)
-
-
-# >>> exercise 2
-@app.put("/heroes/{hero_id}", response_model=schemas.HeroRead)
-def replace_hero(hero_id: int, hero: schemas.HeroCreate, db: Session = Depends(get_db)):
-    db_hero = crud.get_hero(db, hero_id)
-    if db_hero is None:
-        raise HTTPException(status_code=404, detail="Hero not found")
-    return crud.replace_hero(db, db_hero, hero)
-
-
-# <<< exercise 2
 
 
 @app.delete("/heroes/{hero_id}")

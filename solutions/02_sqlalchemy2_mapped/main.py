@@ -8,7 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query
+
+# >>> exercise 3
 from sqlalchemy.exc import IntegrityError
+
+# <<< exercise 3
 from sqlalchemy.orm import Session
 
 import crud
@@ -43,17 +47,23 @@ def get_hero_or_404(session: Session, hero_id: int) -> Hero:
     return hero
 
 
+# >>> exercise 3
 def name_taken(session: Session, name: str) -> HTTPException:
     session.rollback()  # the failed flush left the transaction unusable
     return HTTPException(status_code=409, detail=f"A hero named {name!r} already exists")
 
 
+# <<< exercise 3
+
+
 @app.post("/heroes/", response_model=HeroPublic)
 def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
+    # >>> exercise 3
     try:
         return crud.create_hero(session, hero)
     except IntegrityError:
         raise name_taken(session, hero.name) from None
+    # <<< exercise 3
 
 
 @app.get("/heroes/", response_model=list[HeroPublic])
@@ -92,10 +102,12 @@ def read_hero(hero_id: int, session: SessionDep) -> Hero:
 @app.patch("/heroes/{hero_id}", response_model=HeroPublic)
 def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
+    # >>> exercise 3
     try:
         return crud.update_hero(session, db_hero, hero)
     except IntegrityError:
         raise name_taken(session, hero.name or "") from None
+    # <<< exercise 3
 
 
 @app.delete("/heroes/{hero_id}")

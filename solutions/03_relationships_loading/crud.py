@@ -75,6 +75,18 @@ def add_power(session: Session, hero: Hero, power: Power) -> Hero:
     return hero
 
 
+# >>> exercise 2
+def remove_power(session: Session, hero: Hero, power: Power) -> Hero:
+    if power in hero.powers:  # taking away a power the hero lacks changes nothing
+        hero.powers.remove(power)  # the ORM deletes the hero_power row, not the power
+        session.commit()
+        session.refresh(hero)
+    return hero
+
+
+# <<< exercise 2
+
+
 def get_team(session: Session, team_id: int) -> Team | None:
     if not 1 <= team_id <= INT_MAX:
         return None  # no generated id is out of this range, and the database refuses huge ints
@@ -125,17 +137,29 @@ def create_power(session: Session, power_create: PowerCreate) -> Power:
 
 def get_powers(session: Session, offset: int = 0, limit: int = 100) -> Sequence[Power]:
     statement = select(Power)
-    # >>> exercise 1
+    # >>> exercise 3
+    # A page of powers: one more SELECT ... IN (...) loads the heroes of all of them.
     statement = statement.options(selectinload(Power.heroes))
-    # <<< exercise 1
+    # <<< exercise 3
     return session.scalars(statement.order_by(Power.id).offset(offset).limit(limit)).all()
 
 
-# >>> exercise 2
+def get_power_with_heroes(session: Session, power_id: int) -> Power | None:
+    if not 1 <= power_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
+    # >>> exercise 3
+    # One power: its heroes come along in the same SELECT, with a LEFT OUTER JOIN.
+    statement = select(Power).where(Power.id == power_id).options(joinedload(Power.heroes))
+    # The JOIN repeats the power once per hero: unique() folds the rows back into one power.
+    return session.scalars(statement).unique().one_or_none()
+    # <<< exercise 3
+
+
+# >>> exercise 1
 def get_power_heroes(session: Session, power: Power) -> Sequence[Hero]:
     # Join through hero_power: one SELECT, heroes in insertion order.
     statement = select(Hero).join(Hero.powers).where(Power.id == power.id)
     return session.scalars(statement.order_by(Hero.id)).all()
 
 
-# <<< exercise 2
+# <<< exercise 1

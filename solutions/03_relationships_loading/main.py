@@ -124,6 +124,18 @@ def add_power_to_hero(hero_id: int, power_id: int, session: SessionDep) -> Hero:
     return crud.add_power(session, hero, get_power_or_404(session, power_id))
 
 
+# >>> exercise 2
+@app.delete("/heroes/{hero_id}/powers/{power_id}", response_model=HeroPublicWithPowers)
+def remove_power_from_hero(hero_id: int, power_id: int, session: SessionDep) -> Hero:
+    hero = crud.get_hero_with_powers(session, hero_id)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return crud.remove_power(session, hero, get_power_or_404(session, power_id))
+
+
+# <<< exercise 2
+
+
 def get_team_or_404(session: Session, team_id: int) -> Team:
     team = crud.get_team(session, team_id)
     if team is None:
@@ -186,10 +198,18 @@ def read_powers(
     return crud.get_powers(session, offset=offset, limit=limit)
 
 
-# >>> exercise 2
+@app.get("/powers/{power_id}", response_model=PowerPublicWithHeroes)
+def read_power(power_id: int, session: SessionDep) -> Power:
+    power = crud.get_power_with_heroes(session, power_id)
+    if power is None:
+        raise HTTPException(status_code=404, detail="Power not found")
+    return power
+
+
+# >>> exercise 1
 @app.get("/powers/{power_id}/heroes", response_model=list[HeroPublic])
 def read_power_heroes(power_id: int, session: SessionDep) -> Sequence[Hero]:
     return crud.get_power_heroes(session, get_power_or_404(session, power_id))
 
 
-# <<< exercise 2
+# <<< exercise 1

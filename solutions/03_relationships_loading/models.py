@@ -69,7 +69,7 @@ class Power(Base):
         back_populates="powers",
         order_by=Hero.id,
         passive_deletes=True,
-        # >>> exercise 1
+        # >>> exercise 3
         lazy="raise",
-        # <<< exercise 1
+        # <<< exercise 3
     )

@@ -337,6 +337,16 @@ def test_power_listing_returns_every_power_with_its_heroes(client, seed_powers):
     assert client.get("/powers/").json() == powers
 
 
+def test_read_power_returns_it_with_its_heroes_in_insertion_order(client, seed_powers):
+    powers = seed_powers(client, powers=3, heroes=3)
+    assert client.get(f"/powers/{powers[1]['id']}").json() == powers[1]
+
+
+def test_missing_power_is_404_power_not_found(client):
+    response = client.get("/powers/999")
+    assert (response.status_code, response.json()) == (404, {"detail": "Power not found"})
+
+
 # ---------------------------------------------------------------- 422 and 404, never 500
 
 # Lesson 02's limits, carried over to every field and id this lesson adds: a name or
@@ -404,6 +414,7 @@ def test_bad_team_or_power_body_is_422_naming_the_field(client, path, body, fiel
         ("DELETE", "/heroes/{}", "Hero not found"),
         ("POST", "/heroes/{}/powers/1", "Hero not found"),
         ("POST", "/heroes/1/powers/{}", "Power not found"),
+        ("GET", "/powers/{}", "Power not found"),
         ("GET", "/teams/{}", "Team not found"),
         ("DELETE", "/teams/{}", "Team not found"),
     ],

@@ -1,46 +1,223 @@
 """Lesson 03 exercises. Each test fails until you solve its exercise in lessons/03_*."""
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import InvalidRequestError
 
-# ---------------------------------------------------------------- exercise 1: eager powers
+
+@pytest.fixture
+def raw(lesson, client):
+    """A client that answers 500 instead of raising, so a test can say what went wrong."""
+    return TestClient(lesson.app, raise_server_exceptions=False)
+
+
+def get_or_explain(client: Any, path: str, advice: dict[str, str]) -> Any:
+    """GET path; an exception the app raised fails the test with the advice for it."""
+    try:
+        return client.get(path)
+    except Exception as exc:  # the app's own error, raised through the TestClient
+        said = str(exc)
+        hint = next((tip for fragment, tip in advice.items() if fragment in said), "")
+        pytest.fail(f"GET {path} raised {type(exc).__name__}: {said[:300]}\n{hint}")
+
+
+# ---------------------------------------------------------------- exercise 1: a power's heroes
 
 
 @pytest.mark.exercise(1)
-def test_exercise_1_listing_10_powers_with_their_heroes_takes_2_statements(
-    client, lesson, seed_powers, count_statements
+def test_exercise_1_lists_the_heroes_who_have_the_power_in_insertion_order(
+    raw, seed_powers, create_hero
 ):
-    powers = seed_powers(client, powers=10, heroes=2)
-    # A client that answers 500 instead of raising, so a half-done exercise gets a hint below.
-    with (
-        TestClient(lesson.app, raise_server_exceptions=False) as raw,
-        count_statements(lesson.database.engine) as log,
-    ):
-        response = raw.get("/powers/")
+    powers = seed_powers(raw, powers=2, heroes=3)
+    late = create_hero(raw, "Late Bloomer")
+    raw.post(f"/heroes/{late['id']}/powers/{powers[0]['id']}")
+    response = raw.get(f"/powers/{powers[0]['id']}/heroes")
     assert response.status_code == 200, (
-        f"GET /powers/ answered {response.status_code}: if Power.heroes is lazy='raise', "
-        "crud.get_powers must load the heroes with selectinload(Power.heroes)"
+        f"GET /powers/{{power_id}}/heroes answered {response.status_code}: add the route in "
+        "main.py (response_model=list[HeroPublic]) and crud.get_power_heroes. A 500 from "
+        "reading power.heroes: that relationship is lazy='raise' once exercise 3 is done, so "
+        "query the heroes through the link table instead"
     )
-    assert response.json() == powers, "every power should come with its heroes, in id order"
-    assert log.count == 2, (
-        f"GET /powers/ ran {log.count} SQL statements for 10 powers (one per power: N+1):\n"
-        f"{log}\nExpected 2: one SELECT for the powers and one for all their heroes. "
-        "Add .options(selectinload(Power.heroes)) in crud.get_powers."
+    assert response.json() == [*powers[0]["heroes"], late], (
+        f"GET /powers/{powers[0]['id']}/heroes answered {response.json()}: the list should "
+        "hold exactly the heroes who have this power (not every hero with some power), "
+        "ordered by hero id"
     )
 
 
 @pytest.mark.exercise(1)
-def test_exercise_1_power_heroes_is_lazy_raise_like_every_other_relationship(
+def test_exercise_1_a_power_nobody_has_gives_an_empty_list(raw, create_power, seed_powers):
+    seed_powers(raw, powers=1, heroes=2)
+    power = create_power(raw, "Invisibility")
+    response = raw.get(f"/powers/{power['id']}/heroes")
+    assert (response.status_code, response.text) == (200, "[]"), (
+        f"a power no hero has answered {response.status_code} {response.text}: it should "
+        "answer 200 with an empty list, not 404"
+    )
+
+
+@pytest.mark.exercise(1)
+def test_exercise_1_a_missing_power_is_404_power_not_found(raw):
+    # 2**31 and up: ids no power can have, which the database would refuse (a 500).
+    for power_id in (999, 0, 2**31, 2**63):
+        response = raw.get(f"/powers/{power_id}/heroes")
+        assert (response.status_code, response.text) == (404, '{"detail":"Power not found"}'), (
+            f"power_id {power_id} answered {response.status_code}, not 404 "
+            "{'detail': 'Power not found'}: find the power with get_power_or_404 in main.py"
+        )
+
+
+@pytest.mark.exercise(1)
+def test_exercise_1_one_select_of_the_heroes_through_the_link_table(
+    raw, lesson, seed_powers, count_statements
+):
+    powers = seed_powers(raw, powers=3, heroes=5)
+    relationship_loads: list[str] = []
+
+    def record(state):
+        if state.is_relationship_load:
+            relationship_loads.append(str(state.statement))
+
+    event.listen(lesson.database.SessionLocal, "do_orm_execute", record)
+    with count_statements(lesson.database.engine) as log:
+        response = raw.get(f"/powers/{powers[1]['id']}/heroes")
+    assert response.status_code == 200, "add GET /powers/{power_id}/heroes first"
+    assert log.count <= 2, (
+        f"listing a power's heroes ran {log.count} SQL statements:\n{log}\n"
+        "Expected at most 2: find the power, then one SELECT of its heroes joined through "
+        "hero_power (crud.get_power_heroes)"
+    )
+    assert not relationship_loads, (
+        "GET /powers/{power_id}/heroes loaded heroes through a relationship (Power.heroes "
+        "or Hero.powers). Query the heroes through the link table instead: select the "
+        "heroes themselves, joined to this power (crud.get_power_heroes)"
+    )
+
+
+# ---------------------------------------------------------------- exercise 2: take a power away
+
+
+def links_of(db, hero_id: int) -> list[int]:
+    """The power ids linked to a hero, read through a connection of the test's own."""
+    with db.engine().connect() as conn:
+        query = text("SELECT power_id FROM hero_power WHERE hero_id = :id ORDER BY power_id")
+        return list(conn.scalars(query, {"id": hero_id}))
+
+
+def power_names(db) -> list[str]:
+    with db.engine().connect() as conn:
+        return list(conn.scalars(text("SELECT name FROM power ORDER BY id")))
+
+
+@pytest.fixture
+def deadpond(raw, create_hero, create_power):
+    """Deadpond, who has Flight and Healing; also Rusty-Man, who has Flight."""
+    hero, rusty = create_hero(raw, "Deadpond"), create_hero(raw, "Rusty-Man")
+    flight, healing = create_power(raw, "Flight"), create_power(raw, "Healing")
+    for who, power in ((hero, flight), (hero, healing), (rusty, flight)):
+        assert raw.post(f"/heroes/{who['id']}/powers/{power['id']}").status_code == 200, (
+            "giving a hero a power should work (POST /heroes/{hero_id}/powers/{power_id})"
+        )
+    return hero, flight, healing
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_answers_the_hero_with_the_powers_left(raw, deadpond):
+    hero, flight, healing = deadpond
+    response = raw.delete(f"/heroes/{hero['id']}/powers/{flight['id']}")
+    assert response.status_code == 200, (
+        f"DELETE /heroes/{{hero_id}}/powers/{{power_id}} answered {response.status_code}: add "
+        "the route in main.py. A 500: the hero's powers were not loaded before reading "
+        "hero.powers (lazy='raise'); load them with the hero, as the POST route does"
+    )
+    assert response.json() == {**hero, "powers": [healing]}, (
+        f"the answer should be Deadpond with the powers left, [Healing]: {response.json()}"
+    )
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_the_link_row_goes_and_the_power_stays(raw, db, deadpond):
+    hero, flight, healing = deadpond
+    raw.delete(f"/heroes/{hero['id']}/powers/{flight['id']}")
+    assert power_names(db) == ["Flight", "Healing"], (
+        f"after taking Flight away from Deadpond the power table holds {power_names(db)}: "
+        "the power itself must stay (Rusty-Man still has it). Remove the link, not the power"
+    )
+    assert links_of(db, hero["id"]) == [healing["id"]], (
+        f"Deadpond's hero_power rows are {links_of(db, hero['id'])}: only the link to Flight "
+        "should be deleted (crud.remove_power)"
+    )
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_taking_away_a_power_the_hero_lacks_changes_nothing(
+    raw, db, deadpond, create_power
+):
+    hero, flight, healing = deadpond
+    speed = create_power(raw, "Speed")
+    response = raw.delete(f"/heroes/{hero['id']}/powers/{speed['id']}")
+    assert (response.status_code, response.json() if response.status_code == 200 else None) == (
+        200,
+        {**hero, "powers": [flight, healing]},
+    ), (
+        f"taking Speed from Deadpond, who does not have it, answered {response.status_code}: "
+        "it should answer 200 with the hero unchanged and change nothing (a list's remove() "
+        "raises ValueError for an item it does not hold)"
+    )
+    assert links_of(db, hero["id"]) == [flight["id"], healing["id"]], "nothing should change"
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/heroes/999/powers/{power}", "Hero not found"),
+        ("/heroes/{hero}/powers/999", "Power not found"),
+        ("/heroes/2147483648/powers/{power}", "Hero not found"),
+        ("/heroes/{hero}/powers/0", "Power not found"),
+    ],
+)
+@pytest.mark.exercise(2)
+def test_exercise_2_a_missing_hero_or_power_is_404(raw, deadpond, path, detail):
+    hero, flight, _ = deadpond
+    url = path.format(hero=hero["id"], power=flight["id"])
+    response = raw.delete(url)
+    assert (response.status_code, response.text) == (404, f'{{"detail":"{detail}"}}'), (
+        f"DELETE {url} answered {response.status_code} {response.text}: it should be 404 "
+        f"{{'detail': '{detail}'}}, like POST /heroes/{{hero_id}}/powers/{{power_id}}"
+    )
+
+
+# ---------------------------------------------------------------- exercise 3: choose the loaders
+
+LIST_ADVICE = {
+    "unique()": "joinedload() of Power.heroes repeats each power once per hero (the result "
+    "needs unique()). For a page of powers, choose the loader that sends each power once "
+    "and all their heroes in one more SELECT (crud.get_powers)",
+    "lazy='raise'": "Power.heroes is lazy='raise': crud.get_powers must say how to load the "
+    "heroes of the powers it lists",
+}
+ONE_ADVICE = {
+    "unique()": "a joinedload() of a collection repeats the power once per hero: call "
+    ".unique() on the result before taking the one power (crud.get_power_with_heroes)",
+    "lazy='raise'": "Power.heroes is lazy='raise': crud.get_power_with_heroes must say how "
+    "to load the power's heroes",
+}
+
+
+@pytest.mark.exercise(3)
+def test_exercise_3_power_heroes_is_lazy_raise_like_every_other_relationship(
     client, lesson, seed_powers
 ):
     seed_powers(client, powers=1, heroes=1)
     Power = lesson.models.Power
     strategy = inspect(Power).relationships["heroes"].lazy
     assert strategy == "raise", (
-        f'Power.heroes is mapped with lazy="{strategy}": set lazy="raise" in models.py, so a '
-        "query that forgets to load the heroes fails instead of running one query per power"
+        f'Power.heroes is mapped with lazy="{strategy}": set its default to raise in '
+        "models.py, so a query that forgets to load the heroes fails instead of quietly "
+        "running one more query per power"
     )
     with lesson.database.SessionLocal() as session:
         power = session.get(Power, 1)
@@ -48,55 +225,41 @@ def test_exercise_1_power_heroes_is_lazy_raise_like_every_other_relationship(
             power.heroes  # noqa: B018 - the attribute access is what must raise
 
 
-# ---------------------------------------------------------------- exercise 2: a power's heroes
-
-
-@pytest.mark.exercise(2)
-def test_exercise_2_lists_the_heroes_who_have_the_power_in_insertion_order(
-    client, seed_powers, create_hero
+@pytest.mark.exercise(3)
+def test_exercise_3_listing_powers_takes_2_statements_whatever_the_page(
+    client, lesson, seed_powers, count_statements
 ):
-    powers = seed_powers(client, powers=2, heroes=3)
-    late = create_hero(client, "Late Bloomer")
-    client.post(f"/heroes/{late['id']}/powers/{powers[0]['id']}")
-    response = client.get(f"/powers/{powers[0]['id']}/heroes")
-    assert response.status_code == 200, (
-        f"GET /powers/{{power_id}}/heroes answered {response.status_code}: add the endpoint "
-        "in main.py (response_model=list[HeroPublic]) and crud.get_power_heroes"
-    )
-    assert response.json() == [*powers[0]["heroes"], late], (
-        "the list should hold exactly the heroes who have this power, ordered by hero id"
-    )
-
-
-@pytest.mark.exercise(2)
-def test_exercise_2_a_power_nobody_has_gives_an_empty_list(client, create_power, seed_powers):
-    seed_powers(client, powers=1, heroes=2)
-    power = create_power(client, "Invisibility")
-    response = client.get(f"/powers/{power['id']}/heroes")
-    assert (response.status_code, response.json()) == (200, []), (
-        "a power that no hero has should answer 200 with an empty list, not 404"
-    )
-
-
-@pytest.mark.exercise(2)
-def test_exercise_2_a_missing_power_is_404_power_not_found(client):
-    # 2**31 and up: ids no power can have, which the database would refuse (a 500).
-    for power_id in (999, 0, 2**31, 2**63):
-        response = client.get(f"/powers/{power_id}/heroes")
-        assert (response.status_code, response.json()) == (404, {"detail": "Power not found"}), (
-            f"power_id {power_id} should answer 404 {{'detail': 'Power not found'}}: "
-            "use get_power_or_404 from main.py"
-        )
-
-
-@pytest.mark.exercise(2)
-def test_exercise_2_takes_at_most_2_statements(client, lesson, seed_powers, count_statements):
-    powers = seed_powers(client, powers=3, heroes=5)
+    powers = seed_powers(client, powers=10, heroes=2)
     with count_statements(lesson.database.engine) as log:
-        response = client.get(f"/powers/{powers[1]['id']}/heroes")
-    assert response.status_code == 200, "add GET /powers/{power_id}/heroes first"
-    assert log.count <= 2, (
-        f"listing a power's heroes ran {log.count} SQL statements:\n{log}\n"
-        "Expected at most 2: find the power, then one SELECT of its heroes "
-        "(select(Hero).join(Hero.powers).where(Power.id == power.id))."
+        response = get_or_explain(client, "/powers/", LIST_ADVICE)
+    assert response.json() == powers, "every power should come with its heroes, in id order"
+    if log.count == 1:
+        why = (
+            "one SELECT that JOINs the heroes repeats each power's row once per hero. For a "
+            "page of many powers, load all their heroes with a second SELECT ... IN (...)"
+        )
+    else:
+        why = (
+            "one SELECT per power is the N+1 problem. Load the heroes of the whole page with "
+            "a loader option in crud.get_powers"
+        )
+    assert log.count == 2 and "IN (" in log.statements[-1], (
+        f"GET /powers/ ran {log.count} SQL statements for 10 powers:\n{log}\n"
+        f"Expected 2, the second one ... IN (...): {why}"
+    )
+
+
+@pytest.mark.exercise(3)
+def test_exercise_3_reading_one_power_with_its_heroes_takes_1_statement(
+    client, lesson, seed_powers, count_statements
+):
+    powers = seed_powers(client, powers=3, heroes=4)
+    path = f"/powers/{powers[1]['id']}"
+    with count_statements(lesson.database.engine) as log:
+        response = get_or_explain(client, path, ONE_ADVICE)
+    assert response.json() == powers[1], "the power should come with its heroes, in id order"
+    assert log.count == 1, (
+        f"GET /powers/{{power_id}} ran {log.count} SQL statements:\n{log}\nExpected 1: one "
+        "power and its heroes fit in one SELECT with a LEFT OUTER JOIN, and nothing is "
+        "repeated but the one power (crud.get_power_with_heroes)"
     )

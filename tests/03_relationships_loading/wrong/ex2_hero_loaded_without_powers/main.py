@@ -1,0 +1,213 @@
+"""The heroes API with teams and powers: relationships, eager loading, nested responses.
+
+Run it: uvicorn main:app --reload (from this folder), then open http://127.0.0.1:8000/docs
+"""
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import crud
+from database import Base, SessionLocal, engine
+from models import INT_MAX, Hero, Power, Team
+from schemas import (
+    HeroCreate,
+    HeroPublic,
+    HeroPublicWithPowers,
+    HeroPublicWithTeam,
+    HeroUpdate,
+    PowerCreate,
+    PowerPublic,
+    PowerPublicWithHeroes,
+    TeamCreate,
+    TeamPublic,
+    TeamPublicWithHeroes,
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    Base.metadata.create_all(engine)
+    yield
+    engine.dispose()
+
+
+app = FastAPI(title="Heroes, lesson 03: relationships and eager loading", lifespan=lifespan)
+
+
+def get_session() -> Iterator[Session]:
+    # One session per request, closed (and its connection given back) when the request ends.
+    with SessionLocal() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_hero_or_404(session: Session, hero_id: int) -> Hero:
+    hero = crud.get_hero(session, hero_id)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return hero
+
+
+def name_taken(session: Session, name: str, kind: str = "hero") -> HTTPException:
+    session.rollback()  # the failed flush left the transaction unusable
+    return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+def check_team_exists(session: Session, team_id: int | None) -> None:
+    # Checked here so the client gets a clear 422; the foreign key is the last line of defence.
+    if team_id is not None and crud.get_team(session, team_id) is None:
+        raise HTTPException(status_code=422, detail=f"No team with id {team_id}")
+
+
+@app.post("/heroes/", response_model=HeroPublic)
+def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
+    check_team_exists(session, hero.team_id)
+    try:
+        return crud.create_hero(session, hero)
+    except IntegrityError:
+        raise name_taken(session, hero.name) from None
+
+
+@app.get("/heroes/", response_model=list[HeroPublic])
+def read_heroes(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+    min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] = None,
+) -> list[Hero]:
+    heroes = crud.get_heroes(
+        session,
+        offset=offset,
+        limit=limit,
+        min_age=min_age,
+        max_age=max_age,
+        q=q,
+    )
+    return list(heroes)
+
+
+@app.get("/heroes/{hero_id}", response_model=HeroPublicWithTeam)
+def read_hero(hero_id: int, session: SessionDep) -> Hero:
+    return get_hero_or_404(session, hero_id)
+
+
+@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
+    db_hero = get_hero_or_404(session, hero_id)
+    check_team_exists(session, hero.team_id)
+    try:
+        return crud.update_hero(session, db_hero, hero)
+    except IntegrityError:
+        raise name_taken(session, hero.name or "") from None
+
+
+@app.delete("/heroes/{hero_id}")
+def delete_hero(hero_id: int, session: SessionDep) -> dict[str, bool]:
+    crud.delete_hero(session, get_hero_or_404(session, hero_id))
+    return {"ok": True}
+
+
+@app.post("/heroes/{hero_id}/powers/{power_id}", response_model=HeroPublicWithPowers)
+def add_power_to_hero(hero_id: int, power_id: int, session: SessionDep) -> Hero:
+    hero = crud.get_hero_with_powers(session, hero_id)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return crud.add_power(session, hero, get_power_or_404(session, power_id))
+
+
+# >>> exercise 2
+@app.delete("/heroes/{hero_id}/powers/{power_id}", response_model=HeroPublicWithPowers)
+def remove_power_from_hero(hero_id: int, power_id: int, session: SessionDep) -> Hero:
+    hero = get_hero_or_404(session, hero_id)
+    return crud.remove_power(session, hero, get_power_or_404(session, power_id))
+
+
+# <<< exercise 2
+
+
+def get_team_or_404(session: Session, team_id: int) -> Team:
+    team = crud.get_team(session, team_id)
+    if team is None:
+        raise HTTPException(status_code=404, detail="Team not found")
+    return team
+
+
+@app.post("/teams/", response_model=TeamPublic)
+def create_team(team: TeamCreate, session: SessionDep) -> Team:
+    try:
+        return crud.create_team(session, team)
+    except IntegrityError:
+        raise name_taken(session, team.name, "team") from None
+
+
+@app.get("/teams/", response_model=list[TeamPublicWithHeroes])
+def read_teams(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> Sequence[Team]:
+    return crud.get_teams(session, offset=offset, limit=limit)
+
+
+@app.get("/teams/{team_id}", response_model=TeamPublicWithHeroes)
+def read_team(team_id: int, session: SessionDep) -> Team:
+    team = crud.get_team_with_heroes(session, team_id)
+    if team is None:
+        raise HTTPException(status_code=404, detail="Team not found")
+    return team
+
+
+@app.delete("/teams/{team_id}")
+def delete_team(team_id: int, session: SessionDep) -> dict[str, bool]:
+    crud.delete_team(session, get_team_or_404(session, team_id))
+    return {"ok": True}
+
+
+def get_power_or_404(session: Session, power_id: int) -> Power:
+    power = crud.get_power(session, power_id)
+    if power is None:
+        raise HTTPException(status_code=404, detail="Power not found")
+    return power
+
+
+@app.post("/powers/", response_model=PowerPublic)
+def create_power(power: PowerCreate, session: SessionDep) -> Power:
+    try:
+        return crud.create_power(session, power)
+    except IntegrityError:
+        raise name_taken(session, power.name, "power") from None
+
+
+@app.get("/powers/", response_model=list[PowerPublicWithHeroes])
+def read_powers(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> Sequence[Power]:
+    return crud.get_powers(session, offset=offset, limit=limit)
+
+
+@app.get("/powers/{power_id}", response_model=PowerPublicWithHeroes)
+def read_power(power_id: int, session: SessionDep) -> Power:
+    power = crud.get_power_with_heroes(session, power_id)
+    if power is None:
+        raise HTTPException(status_code=404, detail="Power not found")
+    return power
+
+
+# >>> exercise 1
+@app.get("/powers/{power_id}/heroes", response_model=list[HeroPublic])
+def read_power_heroes(power_id: int, session: SessionDep) -> Sequence[Hero]:
+    return crud.get_power_heroes(session, get_power_or_404(session, power_id))
+
+
+# <<< exercise 1
