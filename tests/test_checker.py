@@ -126,9 +126,9 @@ def test_rule_same_files(copy):
 
 
 def test_rule_region_markers(copy):
-    edit(copy / "lessons" / LESSON / "crud.py", "# <<< exercise 2\n", "")
+    edit(copy / "lessons" / LESSON / "crud.py", "# <<< exercise 3\n", "")
     problems = found(copy)
-    assert any("exercise 2 is never closed" in p for p in problems["region-markers"])
+    assert any("exercise 3 is never closed" in p for p in problems["region-markers"])
 
 
 def test_rule_outside_regions(copy):
@@ -157,10 +157,10 @@ def test_rule_solution_todo(copy):
 
 def test_rule_exercise_todos(copy):
     with (copy / "workbook.toml").open("a") as manifest:
-        manifest.write('\n[[lesson.exercise]]\nn = 3\ntitle = "x"\nhints = ["y"]\n')
+        manifest.write('\n[[lesson.exercise]]\nn = 9\ntitle = "x"\nhints = ["y"]\n')
     problems = found(copy)  # appended to the last lesson block, 02's
     assert (
-        f"{SECOND}: no TODO(exercise 3) in lessons/{SECOND} [exercise-todos]"
+        f"{SECOND}: no TODO(exercise 9) in lessons/{SECOND} [exercise-todos]"
         in (problems["exercise-todos"])
     )
 
