@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from manifest import Lesson
+from manifest import Lesson, hint_text
 
 BEGIN = "<!-- BEGIN generated: {} -->"
 END = "<!-- END generated: {} -->"
@@ -98,6 +98,18 @@ def scorecard(root: Path) -> str | None:
     return "```text\n" + golden.read_text(encoding="utf-8").rstrip() + "\n```"
 
 
+HINT_SAMPLE = ("02", 1)  # the README shows the first hint of this exercise
+
+
+def hint_sample(lessons: list[Lesson]) -> str | None:
+    number, n = HINT_SAMPLE
+    lesson = next((item for item in lessons if item.number == number), None)
+    if lesson is None or not any(e.n == n for e in lesson.exercises):
+        return None
+    command = f"$ nox -s hint -- {number} {n}"
+    return f"```console\n{command}\n{hint_text(lesson, n, 0)}\n```"
+
+
 def before_you_start(lesson: Lesson) -> str | None:
     if not lesson.assumes and not lesson.leaves_out:
         return None
@@ -132,6 +144,9 @@ def root_readme(text: str, root: Path, lessons: list[Lesson]) -> str:
     card = scorecard(root)
     if card is not None:
         text = replace_part(text, "scorecard", card)
+    sample = hint_sample(lessons)
+    if sample is not None and "generated: hint-sample" in text:
+        text = replace_part(text, "hint-sample", sample)
     return text
 
 

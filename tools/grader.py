@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import runner
-from manifest import ROOT, Lesson, load_lessons, resolve_tree
+from manifest import ROOT, Lesson, hint_text, load_lessons, resolve_tree
 from runner import SuiteResult
 
 REPORT_VERSION = 1
@@ -50,20 +50,12 @@ def reveal_hint(lesson: Lesson, n: int | None, state_file: Path = HINTS_STATE) -
         n = pending[0].n
     exercise = lesson.exercise(n)
     level = shown.get(str(n), 0)
-    lines = [f"lesson {lesson.number}, exercise {n}: {exercise.title}"]
-    for k, hint in enumerate(exercise.hints[:level], 1):
-        lines.append(f"  hint {k}: {hint}")
-    if level >= len(exercise.hints):
-        lines.append(f"  (all {len(exercise.hints)} hints are shown)")
-        return "\n".join(lines)
-    level += 1
-    lines.append(f"> hint {level} of {len(exercise.hints)}: {exercise.hints[level - 1]}")
-    shown[str(n)] = level
-    state_file.parent.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(json.dumps(state, indent=2, sort_keys=True))
+    text = hint_text(lesson, n, level)
     if level < len(exercise.hints):
-        lines.append(f"  (`nox -s hint -- {lesson.number} {n}` for hint {level + 1})")
-    return "\n".join(lines)
+        shown[str(n)] = level + 1
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(state, indent=2, sort_keys=True))
+    return text
 
 
 # --------------------------------------------------------------------------- one lesson

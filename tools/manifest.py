@@ -62,6 +62,22 @@ class Lesson:
         raise LookupError(f"lesson {self.number} has no exercise {n} (it has: {known})")
 
 
+def hint_text(lesson: Lesson, n: int, level: int) -> str:
+    """What `nox -s hint -- NN n` prints when ``level`` hints were shown before: the
+    title, the hints already shown, then the next one (the README's sample is this too)."""
+    exercise = lesson.exercise(n)
+    lines = [f"lesson {lesson.number}, exercise {n}: {exercise.title}"]
+    for k, hint in enumerate(exercise.hints[:level], 1):
+        lines.append(f"  hint {k}: {hint}")
+    if level >= len(exercise.hints):
+        lines.append(f"  (all {len(exercise.hints)} hints are shown)")
+        return "\n".join(lines)
+    lines.append(f"> hint {level + 1} of {len(exercise.hints)}: {exercise.hints[level]}")
+    if level + 1 < len(exercise.hints):
+        lines.append(f"  (`nox -s hint -- {lesson.number} {n}` for hint {level + 2})")
+    return "\n".join(lines)
+
+
 def load_lessons(manifest: Path = MANIFEST) -> list[Lesson]:
     data = tomllib.loads(manifest.read_text(encoding="utf-8"))
     lessons = []
