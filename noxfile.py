@@ -195,8 +195,10 @@ def diff(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def postgres(session: nox.Session) -> None:
-    """Every suite against the PostgreSQL server in WORKBOOK_DATABASE_URL."""
+    """`check` against the PostgreSQL server in WORKBOOK_DATABASE_URL: every suite on both
+    trees, and every wrong answer, on PostgreSQL."""
     url = os.environ.get("WORKBOOK_DATABASE_URL") or DEFAULT_PG
     session.env["WORKBOOK_DATABASE_URL"] = url
     session.log(f"WORKBOOK_DATABASE_URL={url}")
-    tests(session)
+    sync(session)
+    python(session, "tools/workbook.py", "check", *fresh(session))
