@@ -1,11 +1,13 @@
 """Lesson 04: what the README says the one-class SQLModel app does, one claim per test."""
 
+import math
 import warnings
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import inspect
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy.exc import DataError
+from sqlmodel import Field, Session, SQLModel, col, select
 
 # ---------------------------------------------------------------- nothing deprecated
 
@@ -95,7 +97,12 @@ def test_session_query_warns_use_exec_instead(client, lesson):
 
 def test_one_schema_serves_the_body_and_every_response(client):
     spec = client.get("/openapi.json").json()
-    assert set(spec["components"]["schemas"]) == {"Hero", "HTTPValidationError", "ValidationError"}
+    assert set(spec["components"]["schemas"]) == {
+        "Hero",
+        "Message",
+        "HTTPValidationError",
+        "ValidationError",
+    }
     hero = {"$ref": "#/components/schemas/Hero"}
     heroes = spec["paths"]["/heroes/"]
     one = spec["paths"]["/heroes/{hero_id}"]
@@ -135,6 +142,33 @@ def test_model_validate_on_the_table_model_does_validate(lesson):
         lesson.models.Hero.model_validate({"name": 123, "age": "x"})
 
 
+def test_sqlmodel_field_takes_the_pattern_through_schema_extra_and_ignores_regex(lesson):
+    no_nul = lesson.models.NO_NUL
+    with pytest.raises(TypeError, match="unexpected keyword argument 'pattern'"):
+        Field(pattern=no_nul)
+
+    class WithRegex(SQLModel):
+        name: str = Field(regex=no_nul)  # accepted, and silently ignored under Pydantic 2
+
+    assert WithRegex(name="Dead\x00pond").name == "Dead\x00pond"
+    with pytest.raises(ValidationError, match="String should match pattern"):
+        lesson.models.Hero.model_validate({"name": "Dead\x00pond", "secret_name": "x"})
+
+
+@pytest.mark.parametrize("field", ["name", "secret_name"])
+def test_the_pattern_refuses_a_lone_surrogate(lesson, field):
+    data = {"name": "Deadpond", "secret_name": "Dive Wilson", field: "Dead\ud800pond"}
+    with pytest.raises(ValidationError) as info:
+        lesson.models.Hero.model_validate(data)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [((field,), "string_unicode")]
+
+
+def test_the_schema_serves_the_field_bounds_as_floats(client):
+    spec = client.get("/openapi.json").json()
+    age = spec["components"]["schemas"]["Hero"]["properties"]["age"]["anyOf"][0]
+    assert (repr(age["minimum"]), repr(age["maximum"])) == ("0.0", "2147483647.0")
+
+
 # ---------------------------------------------------------------- the /heroes/ contract
 
 
@@ -160,7 +194,9 @@ def test_list_limit_defaults_to_100(client, lesson):
     assert len(client.get("/heroes/").json()) == 100
 
 
-@pytest.mark.parametrize("params", [{"limit": 101}, {"limit": -1}, {"offset": -1}])
+@pytest.mark.parametrize(
+    "params", [{"limit": 101}, {"limit": -1}, {"offset": -1}, {"offset": 2**31}, {"offset": 2**63}]
+)
 def test_paging_out_of_range_is_422(client, params):
     response = client.get("/heroes/", params=params)
     assert response.status_code == 422
@@ -177,6 +213,16 @@ def test_missing_hero_is_404_hero_not_found(client):
     for method in ("GET", "PATCH", "DELETE"):
         response = client.request(method, "/heroes/999", json=body if method == "PATCH" else None)
         assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
+
+
+# As in lesson 02: no id the database generates is below 1 or above INT_MAX, and asking
+# for one was a 500 (SQLite: OverflowError past 2**63-1; PostgreSQL: beyond its INTEGER).
+@pytest.mark.parametrize("hero_id", [0, 2**31, 2**63, -(2**63) - 1])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_an_id_no_hero_can_have_is_404_not_a_database_error(client, method, hero_id):
+    body = {"name": "X", "secret_name": "Y"} if method == "PATCH" else None
+    response = client.request(method, f"/heroes/{hero_id}", json=body)
+    assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
 
 
 def test_patch_with_the_whole_hero_replaces_it(client, create_hero):
@@ -251,8 +297,12 @@ def test_the_age_filter_applies_before_offset_and_limit(client, heroes):
     assert names(client, min_age=30, limit=1, offset=1) == ["Rusty-Man"]
 
 
-def test_a_negative_age_bound_is_422(client):
-    assert client.get("/heroes/", params={"min_age": -1}).status_code == 422
+@pytest.mark.parametrize("age", [-1, 2**31, 10**20])
+@pytest.mark.parametrize("bound", ["min_age", "max_age"])
+def test_an_age_bound_outside_0_to_int_max_is_422_naming_it(client, bound, age):
+    response = client.get("/heroes/", params={bound: age})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", bound]
 
 
 def test_q_finds_names_containing_it_ignoring_case(client, heroes):
@@ -267,6 +317,190 @@ def test_q_is_literal_text_not_a_like_pattern(client, heroes, create_hero):
 @pytest.mark.parametrize("q", ["", "x" * 101], ids=["empty", "101-characters"])
 def test_q_of_0_or_more_than_100_characters_is_422(client, q):
     assert client.get("/heroes/", params={"q": q}).status_code == 422
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_cannot_look_up_an_id_past_2_to_the_63_minus_1(client, lesson):
+    with (
+        Session(lesson.database.engine) as session,
+        pytest.raises(OverflowError, match="Python int too large to convert to SQLite INTEGER"),
+    ):
+        session.get(lesson.models.Hero, 2**63)
+
+
+@pytest.mark.postgres_only
+def test_postgresql_refuses_to_compare_an_integer_column_with_a_bigger_number(client, lesson):
+    with (
+        Session(lesson.database.engine) as session,
+        pytest.raises(DataError, match="integer out of range"),
+    ):
+        session.get(lesson.models.Hero, lesson.models.INT_MAX + 1)
+
+
+@pytest.mark.postgres_only
+def test_postgresql_refuses_to_compare_text_with_a_nul_character(client, lesson):
+    statement = select(lesson.models.Hero).where(
+        col(lesson.models.Hero.name).icontains("Dead\x00pond")
+    )
+    with (
+        Session(lesson.database.engine) as session,
+        pytest.raises(DataError, match=r"text fields cannot contain NUL \(0x00\) bytes"),
+    ):
+        session.exec(statement).all()
+
+
+def test_q_with_a_nul_character_is_422_naming_it(client):
+    # PostgreSQL cannot compare text holding NUL: without the pattern, a 500 there.
+    response = client.get("/heroes/", params={"q": "Dead\x00pond"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "q"]
+    assert response.json()["detail"][0]["msg"] == "String should match pattern '^[^\\x00]*$'"
+
+
+@pytest.mark.anyio
+async def test_a_lone_surrogate_in_the_query_string_arrives_as_replacement_characters(
+    raw_client, create_hero
+):
+    await create_hero(raw_client, "Deadpond")
+    # %ED%A0%80 is "\ud800" encoded as UTF-8 would, if it could: not valid UTF-8, so the
+    # server decodes it as three U+FFFD characters, a q that matches no name.
+    response = await raw_client.get("/heroes/?q=%ED%A0%80")
+    assert (response.status_code, response.json()) == (200, [])
+
+
+# ---------------------------------------------------------------- a 422 can always be sent
+
+
+@pytest.fixture
+def checked(app, lesson):
+    """POST /checked/: a body model that validates (not a table), answered by the app's 422."""
+
+    class HeroIn(SQLModel):
+        name: str = Field(schema_extra={"pattern": lesson.models.NO_NUL})
+        age: int | None = None
+
+    @app.post("/checked/")
+    def create_checked(hero: HeroIn) -> dict[str, str]:
+        return {"name": hero.name}
+
+    return "/checked/"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("number", "echoed"),
+    [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"), ("1e400", "inf")],
+)
+async def test_a_422_echoing_a_number_json_cannot_carry_sends_it_as_a_string(
+    raw_client, checked, number, echoed
+):
+    body = f'{{"name": "Deadpond", "age": {number}}}'.encode()
+    response = await raw_client.post(
+        checked, content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "type": "finite_number",
+            "loc": ["body", "age"],
+            "msg": "Input should be a finite number",
+            "input": echoed,
+        }
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_422_echoing_a_lone_surrogate_sends_it_backslash_escaped(raw_client, checked):
+    body = b'{"name": "Dead\\ud800pond"}'
+    response = await raw_client.post(
+        checked, content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "type": "string_unicode",
+            "loc": ["body", "name"],
+            "msg": "Input should be a valid string, unable to parse raw data as a unicode string",
+            "input": "Dead\\ud800pond",
+        }
+    ]
+
+
+def test_fastapis_own_422_handler_cannot_send_the_echo_of_nan():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    bare = FastAPI()  # FastAPI's own handler for RequestValidationError, not the lesson's
+
+    class HeroIn(SQLModel):
+        age: int | None = None
+
+    @bare.post("/checked/")
+    def create_checked(hero: HeroIn) -> dict[str, bool]:
+        return {"ok": True}
+
+    with (
+        TestClient(bare) as client,
+        pytest.raises(ValueError, match="Out of range float values are not JSON compliant"),
+    ):
+        client.post(
+            "/checked/", content=b'{"age": NaN}', headers={"content-type": "application/json"}
+        )
+
+
+def test_json_safe_makes_what_json_and_utf8_cannot_carry_sendable(lesson):
+    unsendable = {"age": [math.nan, math.inf, -math.inf], "Dead\ud800pond": ("x\udfff",)}
+    assert lesson.main.json_safe(unsendable) == {
+        "age": ["nan", "inf", "-inf"],
+        "Dead\\ud800pond": ["x\\udfff"],
+    }
+
+
+# ---------------------------------------------------------------- errors are declared
+
+
+def test_openapi_declares_every_status_each_route_answers(client):
+    spec = client.get("/openapi.json").json()
+    declared = {
+        f"{method.upper()} {path}": sorted(operation["responses"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert declared == {
+        "POST /heroes/": ["200", "400", "409", "422"],
+        "GET /heroes/": ["200", "422"],
+        "GET /heroes/{hero_id}": ["200", "404", "422"],
+        "PATCH /heroes/{hero_id}": ["200", "400", "404", "409", "422"],
+        "DELETE /heroes/{hero_id}": ["200", "404", "422"],
+    }
+
+
+def test_every_declared_error_but_422_has_the_message_model(client):
+    spec = client.get("/openapi.json").json()
+    models = {
+        f"{method.upper()} {path} {status}": response["content"]["application/json"]["schema"]
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status not in ("200", "422")
+    }
+    message = {"$ref": "#/components/schemas/Message"}
+    assert len(models) == 7
+    assert models == dict.fromkeys(models, message)
+    assert spec["components"]["schemas"]["Message"]["properties"] == {
+        "detail": {"type": "string", "title": "Detail"}
+    }
+
+
+@pytest.mark.anyio
+async def test_a_body_that_is_not_utf8_is_the_declared_400(raw_client):
+    response = await raw_client.post(
+        "/heroes/", content=b'{"name": "\xff"}', headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": "There was an error parsing the body"},
+    )
 
 
 # ---------------------------------------------------------------- sessions and connections

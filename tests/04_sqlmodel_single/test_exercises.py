@@ -110,7 +110,33 @@ BAD_BODIES = {
     "an age that is text": ({"name": "Deadpond", "secret_name": "x", "age": "old"}, ["age"]),
     "a 150-character name": ({"name": "x" * 150, "secret_name": "x"}, ["name"]),
     "no secret_name": ({"name": "Deadpond"}, ["secret_name"]),
+    "an id no INTEGER column holds": (
+        {"name": "Deadpond", "secret_name": "x", "id": 2**31},
+        ["id"],
+    ),
 }
+
+# What Python's json module reads but cannot write back (NaN, Infinity, 1e400 read as
+# infinity), and a string holding a lone surrogate: raw JSON, since httpx encodes neither.
+UNSENDABLE = {
+    "age NaN": ("age", b"NaN"),
+    "age Infinity": ("age", b"Infinity"),
+    "age -Infinity": ("age", b"-Infinity"),
+    "age 1e400": ("age", b"1e400"),
+    "id NaN": ("id", b"NaN"),
+    "id 1e400": ("id", b"1e400"),
+    "a lone surrogate in the name": ("name", b'"Dead\\ud800pond"'),
+    "a lone surrogate in the secret_name": ("secret_name", b'"Dive\\udfffWilson"'),
+}
+
+
+def raw_json(fields: dict[str, bytes]) -> bytes:
+    """A JSON object written by hand: each value is the raw JSON text of that field."""
+    return (
+        b"{"
+        + b", ".join(b'"%s": %s' % (key.encode(), value) for key, value in fields.items())
+        + b"}"
+    )
 
 
 def why(response):
@@ -151,6 +177,18 @@ def test_exercise_2_a_refused_body_never_reaches_the_database(raw, db, lesson, c
     )
 
 
+@pytest.mark.exercise(2)
+@pytest.mark.parametrize("what", UNSENDABLE)
+def test_exercise_2_a_number_or_string_json_cannot_carry_is_422_naming_it(raw, db, what):
+    field, value = UNSENDABLE[what]
+    body = raw_json({"name": b'"Deadpond"', "secret_name": b'"x"', field: value})
+    response = raw.post("/heroes/", content=body, headers={"content-type": "application/json"})
+    assert (response.status_code, error_fields(response)) == (422, [field]), (
+        f"POST /heroes/ with {what} must be a 422 naming {field}; {why(response)}"
+    )
+    assert stored(db) == [], f"POST /heroes/ with {what} was refused, yet stored {stored(db)}"
+
+
 # ------------------------------------------------- exercise 3: PATCH validates the result
 
 BAD_CHANGES = {
@@ -188,6 +226,27 @@ def test_exercise_3_a_change_that_leaves_an_invalid_hero_is_422(raw, create_hero
         f"PATCH with {what} would leave an invalid hero and must be a 422 naming {fields}; it "
         f"answered {response.status_code} {response.text}. Check the stored hero with the "
         "change applied, against every rule of the model (main.py, update_hero)"
+    )
+
+
+@pytest.mark.exercise(3)
+@pytest.mark.parametrize("what", [what for what in UNSENDABLE if not what.startswith("id")])
+def test_exercise_3_a_number_or_string_json_cannot_carry_is_422_naming_it(
+    raw, db, create_hero, what
+):
+    hero = create_hero(raw, "Spider-Boy", secret_name="Pedro Parqueador", age=16)
+    field, value = UNSENDABLE[what]
+    body = raw_json({field: value})
+    response = raw.patch(
+        f"/heroes/{hero['id']}", content=body, headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, error_fields(response)) == (422, [field]), (
+        f"PATCH with {what} would leave an invalid hero and must be a 422 naming {field}; it "
+        f"answered {response.status_code} {response.text}. Check the stored hero with the "
+        "change applied, against every rule of the model (main.py, update_hero)"
+    )
+    assert stored(db) == [(hero["id"], "Spider-Boy", "Pedro Parqueador", 16)], (
+        f"PATCH with {what} was refused, yet the row is now {stored(db)}"
     )
 
 

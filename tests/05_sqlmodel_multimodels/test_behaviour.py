@@ -1,5 +1,6 @@
 """Lesson 05: what the README says the multiple-models app does, one claim per test."""
 
+import math
 import warnings
 
 import pytest
@@ -228,17 +229,105 @@ def test_bad_body_is_422_naming_the_field(client):
     assert client.get("/heroes/").json() == []
 
 
-def test_a_team_id_that_does_not_exist_is_422(client, create_hero):
+NO_TEAM_999 = {
+    "detail": [
+        {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 999 does not exist"}
+    ]
+}
+
+
+def test_a_team_id_that_does_not_exist_is_422_shaped_like_fastapis_own(client, create_hero):
     body = {"name": "Deadpond", "secret_name": "x", "team_id": 999}
     response = client.post("/heroes/", json=body)
-    assert (response.status_code, response.json()) == (
-        422,
-        {"detail": "Team 999 does not exist"},
-    )
+    assert (response.status_code, response.json()) == (422, NO_TEAM_999)
     hero = create_hero(client, "Rusty-Man")
     response = client.patch(f"/heroes/{hero['id']}", json={"team_id": 999})
-    assert (response.status_code, response.json()) == (422, {"detail": "Team 999 does not exist"})
+    assert (response.status_code, response.json()) == (422, NO_TEAM_999)
     assert client.get("/heroes/").json() == [hero]
+
+
+def test_the_apps_own_422_fits_the_published_validation_error_schema(client):
+    spec = client.get("/openapi.json").json()
+    error = spec["components"]["schemas"]["ValidationError"]
+    response = client.post(
+        "/heroes/", json={"name": "Deadpond", "secret_name": "x", "team_id": 999}
+    )
+    (detail,) = response.json()["detail"]
+    assert set(error["required"]) <= set(detail) <= set(error["properties"])
+
+
+# What Python's json module reads but cannot write back: NaN, the infinities, and 1e400
+# (read as infinity). FastAPI's 422 echoes the input; the app's handler sends it as text.
+NOT_FINITE = [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"), ("1e400", "inf")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("number", "echoed"), NOT_FINITE)
+@pytest.mark.parametrize("field", ["age", "team_id"])
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_a_number_json_cannot_carry_is_422_naming_the_field_echoed_as_text(
+    raw_client, create_hero, method, field, number, echoed
+):
+    hero = await create_hero(raw_client, "Deadpond")
+    url = "/heroes/" if method == "POST" else f"/heroes/{hero['id']}"
+    body = f'{{"name": "Rusty-Man", "secret_name": "x", "{field}": {number}}}'.encode()
+    response = await raw_client.request(
+        method, url, content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert [(e["loc"], e["input"]) for e in response.json()["detail"]] == [
+        (["body", field], echoed)
+    ]
+    assert (await raw_client.get("/heroes/")).json() == [hero]
+
+
+# A string holding a lone UTF-16 surrogate: Python's json module reads it, UTF-8 cannot
+# encode it (neither to store it nor to echo it). Every string field of every body.
+SURROGATE_BODIES = [
+    ("POST", "/heroes/", {"name": "Dead\\ud800pond", "secret_name": "x"}, "name"),
+    ("POST", "/heroes/", {"name": "Rusty-Man", "secret_name": "Dive\\udfff"}, "secret_name"),
+    ("PATCH", "/heroes/1", {"name": "Dead\\ud800pond"}, "name"),
+    ("PATCH", "/heroes/1", {"secret_name": "Dive\\udfff"}, "secret_name"),
+    ("POST", "/teams/", {"name": "Pre\\ud800venters", "headquarters": "x"}, "name"),
+    ("POST", "/teams/", {"name": "Preventers", "headquarters": "Sharp\\udfff"}, "headquarters"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("method", "url", "fields", "field"), SURROGATE_BODIES)
+async def test_a_lone_surrogate_in_any_string_field_is_422_naming_it(
+    raw_client, create_hero, method, url, fields, field
+):
+    hero = await create_hero(raw_client, "Deadpond")
+    body = ", ".join(f'"{key}": "{value}"' for key, value in fields.items())
+    response = await raw_client.request(
+        method, url, content=f"{{{body}}}".encode(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert [(e["loc"], e["type"]) for e in response.json()["detail"]] == [
+        (["body", field], "string_unicode")
+    ]
+    assert (await raw_client.get("/heroes/")).json() == [hero]
+    assert (await raw_client.get("/teams/")).json() == []
+
+
+@pytest.mark.anyio
+async def test_a_lone_surrogate_in_the_query_string_arrives_as_replacement_characters(
+    raw_client, create_hero
+):
+    await create_hero(raw_client, "Deadpond")
+    # %ED%A0%80 is "\ud800" encoded as UTF-8 would, if it could: not valid UTF-8, so the
+    # server decodes it as three U+FFFD characters, a q that matches no name.
+    response = await raw_client.get("/heroes/?q=%ED%A0%80")
+    assert (response.status_code, response.json()) == (200, [])
+
+
+def test_json_safe_makes_what_json_and_utf8_cannot_carry_sendable(lesson):
+    unsendable = {"age": [math.nan, math.inf, -math.inf], "Dead\ud800pond": ("x\udfff",)}
+    assert lesson.main.json_safe(unsendable) == {
+        "age": ["nan", "inf", "-inf"],
+        "Dead\\ud800pond": ["x\\udfff"],
+    }
 
 
 BAD_REQUESTS = [
@@ -327,6 +416,64 @@ def test_sqlmodel_field_takes_the_pattern_through_schema_extra_and_ignores_regex
         WithSchemaExtra(name="Dead\x00pond")
     with pytest.raises(ValidationError, match="String should match pattern"):
         lesson.models.HeroCreate(name="Dead\x00pond", secret_name="x")
+
+
+# ---------------------------------------------------------------- errors are declared
+
+# The routes outside the exercises (PATCH /teams/{team_id} and GET /teams/{team_id}/heroes
+# are exercises 1 and 2: their tests check their declarations).
+DECLARED = {
+    "POST /heroes/": ["200", "400", "409", "422"],
+    "GET /heroes/": ["200", "422"],
+    "GET /heroes/{hero_id}": ["200", "404", "422"],
+    "PATCH /heroes/{hero_id}": ["200", "400", "404", "409", "422"],
+    "DELETE /heroes/{hero_id}": ["200", "404", "422"],
+    "POST /teams/": ["200", "400", "409", "422"],
+    "GET /teams/": ["200", "422"],
+    "GET /teams/{team_id}": ["200", "404", "422"],
+    "DELETE /teams/{team_id}": ["200", "404", "422"],
+}
+
+
+def declared_responses(spec):
+    return {
+        f"{method.upper()} {path}": operation["responses"]
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+def test_openapi_declares_every_status_each_route_answers(client):
+    responses = declared_responses(client.get("/openapi.json").json())
+    assert {route: sorted(responses[route]) for route in DECLARED} == DECLARED
+
+
+def test_every_declared_error_but_422_has_the_message_model(client):
+    spec = client.get("/openapi.json").json()
+    models = {
+        f"{route} {status}": response["content"]["application/json"]["schema"]
+        for route, responses in declared_responses(spec).items()
+        if route in DECLARED
+        for status, response in responses.items()
+        if status not in ("200", "422")
+    }
+    assert len(models) == 11
+    assert models == dict.fromkeys(models, {"$ref": "#/components/schemas/Message"})
+    assert spec["components"]["schemas"]["Message"]["properties"] == {
+        "detail": {"type": "string", "title": "Detail"}
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("url", ["/heroes/", "/teams/"])
+async def test_a_body_that_is_not_utf8_is_the_declared_400(raw_client, url):
+    response = await raw_client.post(
+        url, content=b'{"name": "\xff"}', headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": "There was an error parsing the body"},
+    )
 
 
 # ---------------------------------------------------------------- secret_name stays inside

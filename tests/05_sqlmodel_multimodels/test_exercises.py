@@ -107,6 +107,24 @@ def test_exercise_1_patch_team_checks_what_create_checks(raw, db, create_team, b
 
 
 @pytest.mark.exercise(1)
+@pytest.mark.parametrize("field", ["name", "headquarters"])
+def test_exercise_1_a_lone_surrogate_in_a_team_field_is_422_naming_it(raw, db, create_team, field):
+    team = create_team(raw, "Preventers", "Sharp Tower")
+    body = b'{"%s": "Sharp\\ud800Tower"}' % field.encode()  # raw JSON: httpx cannot encode it
+    response = raw.patch(
+        f"/teams/{team['id']}", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code != 405, "PATCH /teams/{team_id} does not exist yet (main.py)"
+    loc = response.json()["detail"][0]["loc"] if response.status_code == 422 else None
+    assert (response.status_code, loc) == (422, ["body", field]), (
+        f"PATCH /teams/1 with a lone surrogate in {field} answered {response.status_code} "
+        f"{response.text}: UTF-8 cannot store it, so TeamUpdate must refuse it as TeamBase "
+        "does, with the same pattern (models.py)"
+    )
+    assert stored_team(db, team["id"]) == ("Preventers", "Sharp Tower")
+
+
+@pytest.mark.exercise(1)
 def test_exercise_1_patch_of_a_missing_team_is_404(client):
     response = patch_team(client, 999, {"name": "Nobody"})
     assert (response.status_code, response.json()) == (404, {"detail": "Team not found"}), (
@@ -123,6 +141,22 @@ def test_exercise_1_renaming_to_a_taken_name_is_409(client, create_team):
         409,
         {"detail": "A team named 'Preventers' already exists"},
     ), "renaming to a name another team has is a 409, as on POST /teams/ (main.py)"
+
+
+def declared(client, method, path):
+    """The statuses a route declares in /openapi.json, or None if the route is not there."""
+    operation = client.get("/openapi.json").json()["paths"].get(path, {}).get(method)
+    return None if operation is None else sorted(operation["responses"])
+
+
+@pytest.mark.exercise(1)
+def test_exercise_1_the_route_declares_the_errors_it_answers(client):
+    statuses = declared(client, "patch", "/teams/{team_id}")
+    assert statuses == ["200", "400", "404", "409", "422"], (
+        f"PATCH /teams/{{team_id}} declares {statuses} in /openapi.json: it answers 400 (a "
+        "body that is not UTF-8), 404 and 409 too, so declare them in the route's responses, "
+        "each with the Message model, as PATCH /heroes/{hero_id} does (main.py)"
+    )
 
 
 # ------------------------------------------------- exercise 2: a page of a team's heroes
@@ -211,4 +245,14 @@ def test_exercise_2_team_heroes_of_a_missing_team_is_404(client, rosters):
     assert (response.status_code, response.json()) == (404, {"detail": "Team not found"}), (
         "a team that does not exist is 404 {'detail': 'Team not found'}, not an empty list: "
         "look the team up first, as GET /teams/{team_id} does (main.py)"
+    )
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_the_route_declares_its_404(client):
+    statuses = declared(client, "get", "/teams/{team_id}/heroes")
+    assert statuses == ["200", "404", "422"], (
+        f"GET /teams/{{team_id}}/heroes declares {statuses} in /openapi.json: it answers 404 "
+        "for a missing team, so declare it in the route's responses, with the Message model, "
+        "as GET /teams/{team_id} does (main.py)"
     )

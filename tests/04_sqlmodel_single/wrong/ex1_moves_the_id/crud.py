@@ -4,10 +4,12 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from models import Hero
+from models import INT_MAX, Hero
 
 
 def get_hero(session: Session, hero_id: int) -> Hero | None:
+    if not 1 <= hero_id <= INT_MAX:
+        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Hero, hero_id)
 
 

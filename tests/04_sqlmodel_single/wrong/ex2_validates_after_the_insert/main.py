@@ -3,15 +3,18 @@
 Run it: uvicorn main:app --reload (from this folder), then open http://127.0.0.1:8000/docs
 """
 
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 # >>> exercise 2
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 # <<< exercise 2
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +22,7 @@ from sqlmodel import Session
 
 import crud
 from database import create_db_and_tables, engine
-from models import Hero
+from models import INT_MAX, NO_NUL, Hero
 
 
 @asynccontextmanager
@@ -30,6 +33,39 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Heroes, lesson 04: one SQLModel class", lifespan=lifespan)
+
+
+def json_safe(value: Any) -> Any:
+    """What a 422 echoes back, made sendable as JSON. Python's json module reads NaN,
+    Infinity and 1e400 (as float('inf')), and strings holding a lone UTF-16 surrogate
+    such as "\\ud800"; JSON cannot carry the first back, UTF-8 cannot encode the second."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own 422, with the echoed input made JSON-safe (lesson 02 explains why).
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+class Message(BaseModel):
+    detail: str
+
+
+def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
+    """A 422 raised by the app, shaped like FastAPI's own (HTTPValidationError)."""
+    return HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg}]
+    )
 
 
 def get_session() -> Iterator[Session]:
@@ -65,7 +101,14 @@ def validated(data: Hero | dict[str, object]) -> Hero:
 # <<< exercise 2
 
 
-@app.post("/heroes/", response_model=Hero)
+@app.post(
+    "/heroes/",
+    response_model=Hero,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name, or the id the client chose, is taken"},
+    },
+)
 def create_hero(hero: Hero, session: SessionDep) -> Hero:
     # >>> exercise 2
     try:
@@ -79,11 +122,11 @@ def create_hero(hero: Hero, session: SessionDep) -> Hero:
 @app.get("/heroes/", response_model=list[Hero])
 def read_heroes(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
-    min_age: Annotated[int | None, Query(ge=0)] = None,
-    max_age: Annotated[int | None, Query(ge=0)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
 ) -> list[Hero]:
     heroes = crud.get_heroes(
         session,
@@ -96,12 +139,24 @@ def read_heroes(
     return list(heroes)
 
 
-@app.get("/heroes/{hero_id}", response_model=Hero)
+@app.get(
+    "/heroes/{hero_id}",
+    response_model=Hero,
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 def read_hero(hero_id: int, session: SessionDep) -> Hero:
     return get_hero_or_404(session, hero_id)
 
 
-@app.patch("/heroes/{hero_id}", response_model=Hero)
+@app.patch(
+    "/heroes/{hero_id}",
+    response_model=Hero,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def update_hero(hero_id: int, hero: Hero, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
     # >>> exercise 3
@@ -115,7 +170,10 @@ def update_hero(hero_id: int, hero: Hero, session: SessionDep) -> Hero:
         raise name_taken(session, hero.name) from None
 
 
-@app.delete("/heroes/{hero_id}")
+@app.delete(
+    "/heroes/{hero_id}",
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 def delete_hero(hero_id: int, session: SessionDep) -> dict[str, bool]:
     crud.delete_hero(session, get_hero_or_404(session, hero_id))
     return {"ok": True}
