@@ -114,6 +114,19 @@ async def test_exercise_1_teammates_of_a_missing_hero_is_404(async_client, leagu
 
 
 @pytest.mark.exercise(1)
+async def test_exercise_1_teammates_declares_its_404_in_openapi(async_client):
+    paths = (await async_client.get("/openapi.json")).json()["paths"]
+    route = paths.get("/heroes/{hero_id}/teammates", {}).get("get")
+    assert route is not None, f"GET /heroes/{{hero_id}}/teammates is not written yet: {TEAMMATES}"
+    declared = route["responses"].get("404", {}).get("content", {})
+    assert declared == {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}}, (
+        "the route answers 404 for a missing hero, so its OpenAPI must say so: declare "
+        "404 with the Message model in the route's responses=, as GET /heroes/{hero_id} does; "
+        f"declared now: {sorted(route['responses'])}. Look at {TEAMMATES}"
+    )
+
+
+@pytest.mark.exercise(1)
 async def test_exercise_1_teammates_take_at_most_3_statements(
     async_client, lesson, league, count_statements
 ):

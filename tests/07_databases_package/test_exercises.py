@@ -149,12 +149,55 @@ async def test_exercise_1_an_unknown_team_is_422_and_saves_nothing(
 ):
     batch = [{"name": "Rusty-Man"}, {"name": "X", "team_id": 9}]
     response = await post_bulk(async_client, lesson, batch)
-    assert (response.status_code, response.json()) == (422, {"detail": "Team 9 does not exist"}), (
-        "a hero whose team_id names no team is 422 {'detail': 'Team 9 does not exist'}, as "
-        "for POST /heroes/ (SQLite does not check foreign keys): check that every team_id "
-        f"exists; got {response.status_code} {response.text}. Look at {BULK}"
+    assert response.status_code == 422, (
+        "a hero whose team_id names no team is a 422, as for POST /heroes/ (SQLite does not "
+        f"check foreign keys): check that every team_id exists; got {response.status_code} "
+        f"{response.text}. Look at {BULK}"
+    )
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and [error.get("msg") for error in detail] == [
+        "Team 9 does not exist"
+    ], (
+        "the 422 has FastAPI's own shape, a list of errors each with type, loc and msg, here "
+        f"one whose msg is 'Team 9 does not exist': raise it with check_team_exists; got "
+        f"{detail}. Look at {BULK}"
     )
     assert stored_names() == [], f"nothing of the batch may be saved. Look at {BULK}"
+
+
+@pytest.mark.exercise(1)
+async def test_exercise_1_a_batch_holds_at_most_100_heroes(async_client, lesson, stored_names):
+    recruits = [{"name": f"Recruit {i:03}"} for i in range(101)]
+    too_many = await post_bulk(async_client, lesson, recruits)
+    assert too_many.status_code == 422, (
+        f"a batch of 101 heroes answered {too_many.status_code}: the body of POST /heroes/bulk "
+        "holds at most 100 heroes, and a longer one is refused with a 422 before any INSERT, "
+        f"so no request holds a transaction for as long as it likes. Look at {BULK}"
+    )
+    assert stored_names() == [], f"a refused batch saves nothing. Look at {BULK}"
+    full = await post_bulk(async_client, lesson, recruits[:100])
+    assert (full.status_code, len(stored_names())) == (200, 100), (
+        f"a batch of exactly 100 heroes is allowed, and saved. Look at {BULK}"
+    )
+
+
+@pytest.mark.exercise(1)
+async def test_exercise_1_bulk_publishes_its_limit_and_its_409(async_client):
+    paths = (await async_client.get("/openapi.json")).json()["paths"]
+    route = paths.get("/heroes/bulk", {}).get("post")
+    assert route is not None, f"POST /heroes/bulk is not written yet. Look at {BULK}"
+    body = route["requestBody"]["content"]["application/json"]["schema"]
+    assert body.get("maxItems") == 100, (
+        f"the OpenAPI schema of the body should say it holds at most 100 heroes (maxItems: "
+        f"100), which it does when the limit is part of the body's declaration; got {body}. "
+        f"Look at {BULK}"
+    )
+    declared = route["responses"].get("409", {}).get("content", {})
+    assert declared == {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}}, (
+        "the route answers 409 when a name is taken, so its OpenAPI must say so: declare 409 "
+        "with the Message model in the route's responses=, as POST /heroes/ does; declared "
+        f"now: {sorted(route['responses'])}. Look at {BULK}"
+    )
 
 
 # ---------------------------------------------------------------- exercise 2: forward.get_team

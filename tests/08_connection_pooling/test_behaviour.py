@@ -4,14 +4,18 @@ Every test runs with POOL_SIZE=2, MAX_OVERFLOW=0, POOL_TIMEOUT=0.5 unless it say
 otherwise with @pytest.mark.lesson_env (see conftest.py).
 """
 
+import json
 import logging
 import re
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -112,6 +116,140 @@ def test_an_id_outside_1_to_int_max_is_422_never_a_500(lesson, method, path, row
         )
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][0] == "path"
+
+
+# ---------------------------------------------------------------- lesson 05's errors, unchanged
+
+JSON = {"content-type": "application/json"}
+VALID = {
+    "/heroes/": {"name": "Rusty-Man", "secret_name": "Tommy Sharp"},
+    "/heroes/1": {},
+    "/teams/": {"name": "Z-Force", "headquarters": "Sister Margaret's Bar"},
+    "/teams/1": {},
+}
+NUMBER_FIELDS = [
+    ("POST", "/heroes/", "age"),
+    ("POST", "/heroes/", "team_id"),
+    ("PATCH", "/heroes/1", "age"),
+    ("PATCH", "/heroes/1", "team_id"),
+]
+STRING_FIELDS = [
+    *(("POST", "/heroes/", field) for field in ("name", "secret_name")),
+    *(("PATCH", "/heroes/1", field) for field in ("name", "secret_name")),
+    *(("POST", "/teams/", field) for field in ("name", "headquarters")),
+    *(("PATCH", "/teams/1", field) for field in ("name", "headquarters")),
+]
+# JSON text Python's json module reads as a float that is not finite, and what 422 echoes.
+NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "inf"}
+
+
+def raw_json(url, field, literal):
+    """The valid body for url with field set to literal, as JSON text (httpx refuses NaN)."""
+    return json.dumps({**VALID[url], field: "@"}).replace('"@"', literal).encode()
+
+
+@pytest.fixture
+def raw(lesson, create_hero):
+    """A client that gets a 500 as a response, on a database holding a team and a hero."""
+    with TestClient(lesson.app, raise_server_exceptions=False) as client:
+        client.post("/teams/", json={"name": "Preventers", "headquarters": "Sharp Tower"})
+        create_hero(client, "Deadpond")
+        yield client
+
+
+def everything_stored(client):
+    return client.get("/heroes/").json(), client.get("/teams/").json()
+
+
+def test_a_number_that_is_not_finite_is_a_422_naming_the_field_and_stores_nothing(raw):
+    before = everything_stored(raw)
+    for method, url, field in NUMBER_FIELDS:
+        for literal, echoed in NOT_FINITE.items():
+            body = raw_json(url, field, literal)
+            response = raw.request(method, url, content=body, headers=JSON)
+            assert response.status_code == 422, (method, url, body, response.text)
+            [error] = response.json()["detail"]
+            assert (error["loc"], error["input"]) == (["body", field], echoed), error
+    assert everything_stored(raw) == before
+
+
+def test_a_lone_surrogate_in_any_string_field_is_a_422_naming_it_and_stores_nothing(raw):
+    before = everything_stored(raw)
+    for method, url, field in STRING_FIELDS:
+        body = raw_json(url, field, '"\\ud800x"')  # JSON's escape for a lone surrogate
+        response = raw.request(method, url, content=body, headers=JSON)
+        assert response.status_code == 422, (method, url, body, response.text)
+        [error] = response.json()["detail"]
+        assert (error["loc"], error["type"]) == (["body", field], "string_unicode"), error
+        assert error["input"] == "\\ud800x"  # echoed escaped, so UTF-8 can carry it
+    assert everything_stored(raw) == before
+
+
+def test_a_surrogate_in_the_query_string_arrives_as_replacement_characters(raw):
+    # A URL carries bytes: the surrogate's would-be UTF-8 bytes are decoded as U+FFFD.
+    response = raw.get("/heroes/?q=%ED%A0%80x")
+    assert (response.status_code, response.json()) == (200, [])
+
+
+def test_a_body_that_is_not_utf8_is_the_declared_400(raw):
+    response = raw.post("/heroes/", content=b'{"name": "\xff"}', headers=JSON)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": "There was an error parsing the body"},
+    )
+
+
+def test_a_team_id_that_does_not_exist_is_a_422_shaped_like_fastapis_own(client):
+    response = client.post("/heroes/", json={**VALID["/heroes/"], "team_id": 999})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 999 does not exist"}
+        ]
+    }
+    spec = client.get("/openapi.json").json()
+    published = spec["paths"]["/heroes/"]["post"]["responses"]["422"]["content"]
+    schema = {**published["application/json"]["schema"], "components": spec["components"]}
+    jsonschema.validate(response.json(), schema)  # the schema the route publishes for 422
+
+
+def test_openapi_declares_every_status_each_route_answers(client):
+    spec = client.get("/openapi.json").json()
+    declared = {
+        (method.upper(), path): sorted(operation["responses"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    body, one = ["200", "400", "409", "422"], ["200", "404", "422"]
+    assert declared == {
+        ("POST", "/heroes/"): body,
+        ("GET", "/heroes/"): ["200", "422"],
+        ("GET", "/heroes/{hero_id}"): one,
+        ("PATCH", "/heroes/{hero_id}"): ["200", "400", "404", "409", "422"],
+        ("DELETE", "/heroes/{hero_id}"): one,
+        ("POST", "/teams/"): body,
+        ("GET", "/teams/"): ["200", "422"],
+        ("GET", "/teams/{team_id}"): one,
+        ("PATCH", "/teams/{team_id}"): ["200", "400", "404", "409", "422"],
+        ("DELETE", "/teams/{team_id}"): one,
+        ("GET", "/teams/{team_id}/heroes"): one,
+        ("GET", "/health"): ["200", "503"],
+        ("GET", "/pool"): ["200"],
+    }
+
+
+def test_openapi_gives_every_error_a_body_model_and_a_description(client):
+    spec = client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status == "200":
+                    continue
+                model = "HTTPValidationError" if status == "422" else "Message"
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": f"#/components/schemas/{model}"}, (method, path, status)
+                assert response["description"], (method, path, status)
+    assert spec["components"]["schemas"]["Message"]["required"] == ["detail"]
 
 
 # ---------------------------------------------------------------- settings from the environment
@@ -372,6 +510,79 @@ def test_a_request_waits_for_a_connection_to_come_free(client, hold):
         executor.shutdown(wait=False, cancel_futures=True)
     assert response.status_code == 200
     assert 0.3 <= elapsed < 10, f"took {elapsed:.2f} s"
+
+
+# ---------------------------------------------------------------- a connection lost: 503, too
+
+LOST = {"detail": "The connection to the database was lost. Retry soon."}
+
+
+@pytest.fixture
+def lose_the_connection_during(lesson, server):
+    """``with lose_the_connection_during("UPDATE"): ...``: the server ends this test's
+    connections just before the first statement starting so is sent, as a restart or a
+    failover does to a request in flight (pre-ping checked the connection before that)."""
+
+    @contextmanager
+    def _during(verb):
+        def drop(connection, cursor, statement, parameters, context, executemany):
+            if statement.startswith(verb) and not dropped:
+                dropped.append(server.terminate_backends())
+
+        dropped = []
+        event.listen(lesson.database.engine, "before_cursor_execute", drop)
+        try:
+            yield dropped
+        finally:
+            event.remove(lesson.database.engine, "before_cursor_execute", drop)
+        assert dropped, f"no {verb} statement was sent"
+
+    return _during
+
+
+@pytest.mark.postgres_only
+def test_a_connection_lost_during_a_request_is_a_503_with_retry_after(
+    client, create_hero, lose_the_connection_during, caplog
+):
+    create_hero(client, "Deadpond", age=30)
+    with lose_the_connection_during("UPDATE"):
+        response = client.patch("/heroes/1", json={"age": 31})
+    assert (response.status_code, response.json()) == (503, LOST)
+    assert response.headers["Retry-After"] == "1"
+    assert (
+        "connection lost on PATCH /heroes/1: (psycopg.errors.AdminShutdown) terminating "
+        "connection due to administrator command"
+    ) in caplog.text
+
+
+@pytest.mark.postgres_only
+def test_the_request_whose_connection_was_lost_changed_nothing(
+    client, create_hero, lose_the_connection_during
+):
+    create_hero(client, "Deadpond", age=30)
+    with lose_the_connection_during("UPDATE"):
+        assert client.patch("/heroes/1", json={"age": 31}).status_code == 503
+    assert client.get("/heroes/1").json()["age"] == 30  # the transaction died with it
+
+
+@pytest.mark.postgres_only
+def test_after_a_lost_connection_the_same_request_sent_again_succeeds(
+    client, create_hero, lose_the_connection_during, server
+):
+    create_hero(client, "Deadpond", age=30)
+    with lose_the_connection_during("UPDATE") as dropped:
+        assert client.patch("/heroes/1", json={"age": 31}).status_code == 503
+    retry = client.patch("/heroes/1", json={"age": 31})
+    assert (retry.status_code, retry.json()["age"]) == (200, 31)
+    assert not server.backends() & dropped[0], "the retry ran on a new server backend"
+
+
+def test_a_database_error_that_loses_no_connection_is_still_a_bare_500(app, lesson):
+    with TestClient(app, raise_server_exceptions=False) as client:
+        with lesson.database.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE hero")  # a bug, not an outage: retrying won't help
+        response = client.get("/heroes/")
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
 
 
 # ---------------------------------------------------------------- the sizing arithmetic

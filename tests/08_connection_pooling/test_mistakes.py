@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool, QueuePool, SingletonThreadPool, StaticPool
 from sqlmodel import Session, SQLModel, select
 
 BUSY = {"detail": "The database is busy: no connection came free in time. Retry soon."}
+LOST = {"detail": "The connection to the database was lost. Retry soon."}
 POOL_LIMIT = "QueuePool limit of size 2 overflow 0 reached, connection timed out, timeout 0.50"
 SHARED_MEMORY_URL = "sqlite:///file::memory:?cache=shared&uri=true"
 
@@ -194,21 +195,37 @@ def go_stale(lesson, hold, server, create_hero):
 
 @pytest.mark.postgres_only
 @pytest.mark.lesson_env(POOL_PRE_PING="false")
-def test_m3_without_pre_ping_the_next_request_fails(client, go_stale):
+def test_m3_without_pre_ping_the_next_request_fails(client, go_stale, caplog):
     go_stale(client)
-    with pytest.raises(
-        OperationalError, match="terminating connection due to administrator command"
-    ) as info:
-        client.get("/heroes/")
-    assert type(info.value.orig).__name__ == "AdminShutdown"  # psycopg.errors.AdminShutdown
-    assert info.value.connection_invalidated
+    response = client.get("/heroes/")
+    # The lesson's handler answers the lost connection with a 503 and logs the error.
+    assert (response.status_code, response.json()) == (503, LOST)
+    assert (
+        "connection lost on GET /heroes/: (psycopg.errors.AdminShutdown) terminating "
+        "connection due to administrator command\n[SQL: SELECT hero.name"
+    ) in caplog.text
     # SQLAlchemy saw a disconnect and invalidated the whole pool: the request after it works.
     assert client.get("/heroes/").status_code == 200
 
 
 @pytest.mark.postgres_only
 @pytest.mark.lesson_env(POOL_PRE_PING="false")
-def test_m3_the_client_sees_a_bare_500(app, go_stale):
+def test_m3_the_error_is_an_operational_error_that_invalidated_the_connection(app, go_stale):
+    del app.exception_handlers[DBAPIError]  # see what the lesson's handler receives
+    with TestClient(app) as client:
+        go_stale(client)
+        with pytest.raises(
+            OperationalError, match="terminating connection due to administrator command"
+        ) as info:
+            client.get("/heroes/")
+    assert type(info.value.orig).__name__ == "AdminShutdown"  # psycopg.errors.AdminShutdown
+    assert info.value.connection_invalidated
+
+
+@pytest.mark.postgres_only
+@pytest.mark.lesson_env(POOL_PRE_PING="false")
+def test_m3_without_the_lessons_handler_the_client_sees_a_bare_500(app, go_stale):
+    del app.exception_handlers[DBAPIError]
     with TestClient(app, raise_server_exceptions=False) as client:
         go_stale(client)
         response = client.get("/heroes/")

@@ -3,11 +3,16 @@
 Run it: uvicorn main:app --reload (from this folder), then open http://127.0.0.1:8000/docs
 """
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,6 +42,39 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Heroes, lesson 06: async sessions", lifespan=lifespan)
+
+
+def json_safe(value: Any) -> Any:
+    """What a 422 echoes back, made sendable as JSON. Python's json module reads NaN,
+    Infinity and 1e400 (as float('inf')), and strings holding a lone UTF-16 surrogate
+    such as "\\ud800"; JSON cannot carry the first back, UTF-8 cannot encode the second."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own 422, with the echoed input made JSON-safe (lesson 02 explains why).
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+class Message(BaseModel):
+    detail: str
+
+
+def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
+    """A 422 raised by the app, shaped like FastAPI's own (HTTPValidationError)."""
+    return HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg}]
+    )
 
 
 async def get_session() -> AsyncIterator[AsyncSession]:
@@ -75,7 +113,7 @@ async def get_team_or_404(session: AsyncSession, team_id: int, with_heroes: bool
 async def check_team_exists(session: AsyncSession, team_id: int | None) -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and await crud.get_team(session, team_id) is None:
-        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+        raise invalid(("body", "team_id"), f"Team {team_id} does not exist")
 
 
 async def name_taken(session: AsyncSession, name: str, kind: str = "hero") -> HTTPException:
@@ -83,7 +121,14 @@ async def name_taken(session: AsyncSession, name: str, kind: str = "hero") -> HT
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
 
 
-@app.post("/heroes/", response_model=HeroPublic)
+@app.post(
+    "/heroes/",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 async def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
     await check_team_exists(session, hero.team_id)
     try:
@@ -112,12 +157,24 @@ async def read_heroes(
     return list(heroes)
 
 
-@app.get("/heroes/{hero_id}", response_model=HeroPublicWithTeam)
+@app.get(
+    "/heroes/{hero_id}",
+    response_model=HeroPublicWithTeam,
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 async def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     return await get_hero_or_404(session, hero_id, with_team=True)
 
 
-@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+@app.patch(
+    "/heroes/{hero_id}",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = await get_hero_or_404(session, hero_id)
     await check_team_exists(session, hero.team_id)
@@ -127,13 +184,23 @@ async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Her
         raise await name_taken(session, hero.name or "") from None
 
 
-@app.delete("/heroes/{hero_id}")
+@app.delete(
+    "/heroes/{hero_id}",
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 async def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     await crud.delete_hero(session, await get_hero_or_404(session, hero_id))
     return {"ok": True}
 
 
-@app.post("/teams/", response_model=TeamPublic)
+@app.post(
+    "/teams/",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 async def create_team(team: TeamCreate, session: SessionDep) -> Team:
     try:
         return await crud.create_team(session, team)
@@ -150,12 +217,24 @@ async def read_teams(
     return list(await crud.get_teams(session, offset=offset, limit=limit))
 
 
-@app.get("/teams/{team_id}", response_model=TeamPublicWithHeroes)
+@app.get(
+    "/teams/{team_id}",
+    response_model=TeamPublicWithHeroes,
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 async def read_team(team_id: Id, session: SessionDep) -> Team:
     return await get_team_or_404(session, team_id, with_heroes=True)
 
 
-@app.patch("/teams/{team_id}", response_model=TeamPublic)
+@app.patch(
+    "/teams/{team_id}",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No team has this id"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 async def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
     db_team = await get_team_or_404(session, team_id)
     try:
@@ -164,13 +243,20 @@ async def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Tea
         raise await name_taken(session, team.name or "", "team") from None
 
 
-@app.delete("/teams/{team_id}")
+@app.delete(
+    "/teams/{team_id}",
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 async def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
     await crud.delete_team(session, await get_team_or_404(session, team_id))
     return {"ok": True}
 
 
-@app.get("/teams/{team_id}/heroes", response_model=list[HeroPublic])
+@app.get(
+    "/teams/{team_id}/heroes",
+    response_model=list[HeroPublic],
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 async def read_team_heroes(
     team_id: Id,
     session: SessionDep,
@@ -191,7 +277,11 @@ async def read_rosters(
 
 
 # >>> exercise 1
-@app.get("/heroes/{hero_id}/teammates", response_model=list[HeroPublic])
+@app.get(
+    "/heroes/{hero_id}/teammates",
+    response_model=list[HeroPublic],
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 async def read_teammates(hero_id: Id, session: SessionDep) -> list[Hero]:
     hero = await get_hero_or_404(session, hero_id)
     if hero.team_id is None:

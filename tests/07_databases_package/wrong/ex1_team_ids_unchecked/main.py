@@ -3,12 +3,21 @@
 Run it: uvicorn main:app --reload (from this folder), then open http://127.0.0.1:8000/docs
 """
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from databases import Database
-from fastapi import Depends, FastAPI, HTTPException, Path, Query
+
+# >>> exercise 1
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+
+# <<< exercise 1
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 import crud
 from database import INTEGRITY_ERRORS, create_db_and_tables, database
@@ -35,6 +44,39 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Heroes, lesson 07: the databases package", lifespan=lifespan)
+
+
+def json_safe(value: Any) -> Any:
+    """What a 422 echoes back, made sendable as JSON. Python's json module reads NaN,
+    Infinity and 1e400 (as float('inf')), and strings holding a lone UTF-16 surrogate
+    such as "\\ud800"; JSON cannot carry the first back, UTF-8 cannot encode the second."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own 422, with the echoed input made JSON-safe (lesson 02 explains why).
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+class Message(BaseModel):
+    detail: str
+
+
+def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
+    """A 422 raised by the app, shaped like FastAPI's own (HTTPValidationError)."""
+    return HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg}]
+    )
 
 
 async def get_database() -> Database:
@@ -70,10 +112,12 @@ async def get_team_or_404(
     return team
 
 
-async def check_team_exists(db: Database, team_id: int | None) -> None:
+async def check_team_exists(
+    db: Database, team_id: int | None, loc: tuple[str | int, ...] = ("body", "team_id")
+) -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and await crud.get_team(db, team_id) is None:
-        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+        raise invalid(loc, f"Team {team_id} does not exist")
 
 
 def name_taken(name: str, kind: str = "hero") -> HTTPException:
@@ -81,7 +125,14 @@ def name_taken(name: str, kind: str = "hero") -> HTTPException:
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
 
 
-@app.post("/heroes/", response_model=HeroPublic)
+@app.post(
+    "/heroes/",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 async def create_hero(hero: HeroCreate, db: DatabaseDep) -> HeroPublic:
     await check_team_exists(db, hero.team_id)
     try:
@@ -110,12 +161,24 @@ async def read_heroes(
     return list(heroes)
 
 
-@app.get("/heroes/{hero_id}", response_model=HeroPublicWithTeam)
+@app.get(
+    "/heroes/{hero_id}",
+    response_model=HeroPublicWithTeam,
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 async def read_hero(hero_id: Id, db: DatabaseDep) -> HeroPublicWithTeam:
     return await get_hero_or_404(db, hero_id, with_team=True)
 
 
-@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+@app.patch(
+    "/heroes/{hero_id}",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 async def update_hero(hero_id: Id, hero: HeroUpdate, db: DatabaseDep) -> HeroPublic:
     db_hero = await get_hero_or_404(db, hero_id)
     await check_team_exists(db, hero.team_id)
@@ -125,13 +188,23 @@ async def update_hero(hero_id: Id, hero: HeroUpdate, db: DatabaseDep) -> HeroPub
         raise name_taken(hero.name or "") from None
 
 
-@app.delete("/heroes/{hero_id}")
+@app.delete(
+    "/heroes/{hero_id}",
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 async def delete_hero(hero_id: Id, db: DatabaseDep) -> dict[str, bool]:
     await crud.delete_hero(db, await get_hero_or_404(db, hero_id))
     return {"ok": True}
 
 
-@app.post("/teams/", response_model=TeamPublic)
+@app.post(
+    "/teams/",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 async def create_team(team: TeamCreate, db: DatabaseDep) -> TeamPublic:
     try:
         return await crud.create_team(db, team)
@@ -148,12 +221,24 @@ async def read_teams(
     return list(await crud.get_teams(db, offset=offset, limit=limit))
 
 
-@app.get("/teams/{team_id}", response_model=TeamPublicWithHeroes)
+@app.get(
+    "/teams/{team_id}",
+    response_model=TeamPublicWithHeroes,
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 async def read_team(team_id: Id, db: DatabaseDep) -> TeamPublicWithHeroes:
     return await get_team_or_404(db, team_id, with_heroes=True)
 
 
-@app.patch("/teams/{team_id}", response_model=TeamPublic)
+@app.patch(
+    "/teams/{team_id}",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No team has this id"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 async def update_team(team_id: Id, team: TeamUpdate, db: DatabaseDep) -> TeamPublic:
     db_team = await get_team_or_404(db, team_id)
     try:
@@ -162,13 +247,20 @@ async def update_team(team_id: Id, team: TeamUpdate, db: DatabaseDep) -> TeamPub
         raise name_taken(team.name or "", "team") from None
 
 
-@app.delete("/teams/{team_id}")
+@app.delete(
+    "/teams/{team_id}",
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 async def delete_team(team_id: Id, db: DatabaseDep) -> dict[str, bool]:
     await crud.delete_team(db, await get_team_or_404(db, team_id))
     return {"ok": True}
 
 
-@app.get("/teams/{team_id}/heroes", response_model=list[HeroPublic])
+@app.get(
+    "/teams/{team_id}/heroes",
+    response_model=list[HeroPublic],
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 async def read_team_heroes(
     team_id: Id,
     db: DatabaseDep,
@@ -188,7 +280,11 @@ async def read_rosters(
     return list(await crud.get_rosters(db, offset=offset, limit=limit))
 
 
-@app.get("/heroes/{hero_id}/teammates", response_model=list[HeroPublic])
+@app.get(
+    "/heroes/{hero_id}/teammates",
+    response_model=list[HeroPublic],
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 async def read_teammates(hero_id: Id, db: DatabaseDep) -> list[HeroPublic]:
     hero = await get_hero_or_404(db, hero_id)
     if hero.team_id is None:
@@ -198,8 +294,19 @@ async def read_teammates(hero_id: Id, db: DatabaseDep) -> list[HeroPublic]:
 
 
 # >>> exercise 1
-@app.post("/heroes/bulk", response_model=list[HeroPublic])
-async def create_heroes(heroes: list[HeroCreate], db: DatabaseDep) -> list[HeroPublic]:
+@app.post(
+    "/heroes/bulk",
+    response_model=list[HeroPublic],
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "A name in the batch is taken: nothing was saved"},
+    },
+)
+async def create_heroes(
+    heroes: Annotated[list[HeroCreate], Body(max_length=100)], db: DatabaseDep
+) -> list[HeroPublic]:
+    # max_length: a batch of 101 heroes is a 422 before any query, so no request can hold
+    # a transaction, and SQLite's write lock, for as long as it likes.
     try:
         return await crud.create_heroes(db, heroes)
     except INTEGRITY_ERRORS:
