@@ -136,7 +136,10 @@ def fuzz_lesson(
         operations = list(raw.get("operations", []))
         result.findings.append(
             Finding(
-                raw["code"], raw["title"], int(raw.get("count", 0)), operations,
+                raw["code"],
+                raw["title"],
+                int(raw.get("count", 0)),
+                operations,
                 allowance(lesson, raw["code"], operations),
             )  # fmt: skip
         )
