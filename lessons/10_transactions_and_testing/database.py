@@ -72,7 +72,9 @@ if engine.dialect.name == "sqlite":
 
     @event.listens_for(engine, "begin")
     def sqlite_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # BEGIN IMMEDIATE where the connection asks for it (unit_of_work.py): a transaction
+        # that will write takes the write lock first, or waits for it (M4). Reads: BEGIN.
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
 # Pool events, logged with each DBAPI connection's id: the same id again means reuse.

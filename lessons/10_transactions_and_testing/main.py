@@ -10,14 +10,18 @@ Run it: alembic upgrade head, then uvicorn main:app --reload (both from this fol
 open http://127.0.0.1:8000/docs
 """
 
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import QueuePool
@@ -54,6 +58,40 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="Heroes, lesson 10: transactions and testing", lifespan=lifespan)
 
+
+def json_safe(value: Any) -> Any:
+    """What a 422 echoes back, made sendable as JSON. Python's json module reads NaN,
+    Infinity and 1e400 (as float('inf')), and strings holding a lone UTF-16 surrogate
+    such as "\\ud800"; JSON cannot carry the first back, UTF-8 cannot encode the second."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own 422, with the echoed input made JSON-safe (lesson 02 explains why).
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+class Message(BaseModel):
+    detail: str
+
+
+def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
+    """A 422 raised by the app, shaped like FastAPI's own (HTTPValidationError)."""
+    return HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg}]
+    )
+
+
 # Seconds a client should wait before trying again after a 503.
 RETRY_AFTER = "1"
 
@@ -69,6 +107,20 @@ async def pool_timeout_handler(request: Request, exc: PoolTimeoutError) -> JSONR
     )
 
 
+@app.exception_handler(DBAPIError)
+async def connection_lost_handler(request: Request, exc: DBAPIError) -> JSONResponse:
+    # The connection broke under the request (a restart, a failover, pg_terminate_backend).
+    # SQLAlchemy has thrown it away, so the same request sent again gets a fresh one.
+    if not exc.connection_invalidated:
+        raise exc  # any other database error is a bug to fix, not to retry: still a 500
+    logger.warning("connection lost on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "The connection to the database was lost. Retry soon."},
+        headers={"Retry-After": RETRY_AFTER},
+    )
+
+
 # What a client that lost the race is told: read the hero again, then decide.
 STALE_HERO = "The hero was changed by someone else since you read it: read it again, then retry"
 
@@ -77,6 +129,30 @@ STALE_HERO = "The hero was changed by someone else since you read it: read it ag
 async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONResponse:
     # The UPDATE matched no row at the version this request read: someone else won (M3).
     return JSONResponse(status_code=409, content={"detail": STALE_HERO})
+
+
+# The errors that say "another transaction was in the way, try again": PostgreSQL's
+# serialization failure, deadlock and lock timeout (by SQLSTATE), SQLite's busy database.
+RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def must_retry(exc: OperationalError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    sqlite_error = getattr(exc.orig, "sqlite_errorname", "")
+    return sqlstate in RETRY_SQLSTATES or sqlite_error.startswith("SQLITE_BUSY")
+
+
+@app.exception_handler(OperationalError)
+async def contention_handler(request: Request, exc: OperationalError) -> JSONResponse:
+    # The transaction has been rolled back; the same request can succeed a moment later.
+    if not must_retry(exc):
+        return await connection_lost_handler(request, exc)  # a 503 if it was lost, else a 500
+    logger.warning("contention on %s %s: %s", request.method, request.url.path, exc.orig)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "Another request held what this one needed. Retry soon."},
+        headers={"Retry-After": RETRY_AFTER},
+    )
 
 
 def get_session() -> Iterator[Session]:
@@ -104,10 +180,10 @@ def get_team_or_404(teams: TeamRepository, team_id: int) -> Team:
     return team
 
 
-def check_team_exists(teams: TeamRepository, team_id: int | None) -> None:
+def check_team_exists(teams: TeamRepository, team_id: int | None, field: str = "team_id") -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and teams.get(team_id) is None:
-        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+        raise invalid(("body", field), f"Team {team_id} does not exist")
 
 
 def name_taken(name: str, kind: str = "hero") -> HTTPException:
@@ -115,7 +191,14 @@ def name_taken(name: str, kind: str = "hero") -> HTTPException:
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
 
 
-@app.post("/heroes/", response_model=HeroPublic)
+@app.post(
+    "/heroes/",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
     try:
         with UnitOfWork(session) as uow:
@@ -125,7 +208,11 @@ def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
         raise name_taken(hero.name) from None
 
 
-@app.post("/heroes/batch", response_model=HeroBatchResult)
+@app.post(
+    "/heroes/batch",
+    response_model=HeroBatchResult,
+    responses={400: {"model": Message, "description": "The body is not UTF-8 JSON"}},
+)
 def create_heroes(
     heroes: Annotated[list[HeroCreate], Body(max_length=100)], session: SessionDep
 ) -> HeroBatchResult:
@@ -163,12 +250,24 @@ def read_heroes(
     return list(heroes)
 
 
-@app.get("/heroes/{hero_id}", response_model=HeroPublicWithTeam)
+@app.get(
+    "/heroes/{hero_id}",
+    response_model=HeroPublicWithTeam,
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     return get_hero_or_404(HeroRepository(session), hero_id)
 
 
-@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+@app.patch(
+    "/heroes/{hero_id}",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {"model": Message, "description": "The name is taken, or the hero has changed"},
+    },
+)
 def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     try:
         with UnitOfWork(session) as uow:
@@ -184,14 +283,27 @@ def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
         raise name_taken(hero.name or "") from None
 
 
-@app.delete("/heroes/{hero_id}")
+@app.delete(
+    "/heroes/{hero_id}",
+    responses={
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {"model": Message, "description": "The hero changed while it was deleted"},
+    },
+)
 def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     with UnitOfWork(session) as uow:
         uow.heroes.delete(get_hero_or_404(uow.heroes, hero_id))
     return {"ok": True}
 
 
-@app.post("/teams/", response_model=TeamPublic)
+@app.post(
+    "/teams/",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def create_team(team: TeamCreate, session: SessionDep) -> Team:
     try:
         with UnitOfWork(session) as uow:
@@ -214,12 +326,24 @@ def read_teams(
     return list(TeamRepository(session).list(offset=offset, limit=limit))
 
 
-@app.get("/teams/{team_id}", response_model=TeamPublicWithHeroes)
+@app.get(
+    "/teams/{team_id}",
+    response_model=TeamPublicWithHeroes,
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 def read_team(team_id: Id, session: SessionDep) -> Team:
     return get_team_or_404(TeamRepository(session), team_id)
 
 
-@app.patch("/teams/{team_id}", response_model=TeamPublic)
+@app.patch(
+    "/teams/{team_id}",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No team has this id"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
     try:
         with UnitOfWork(session) as uow:
@@ -229,27 +353,41 @@ def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
         raise name_taken(team.name or "", "team") from None
 
 
-@app.delete("/teams/{team_id}")
+@app.delete(
+    "/teams/{team_id}",
+    responses={
+        404: {"model": Message, "description": "No team has this id"},
+        409: {"model": Message, "description": "One of its heroes changed meanwhile"},
+    },
+)
 def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
     with UnitOfWork(session) as uow:
         uow.teams.delete(get_team_or_404(uow.teams, team_id))
     return {"ok": True}
 
 
-@app.post("/teams/{team_id}/transfer", response_model=list[HeroPublic])
+@app.post(
+    "/teams/{team_id}/transfer",
+    response_model=list[HeroPublic],
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No team has this id"},
+    },
+)
 def transfer_heroes(team_id: Id, transfer: HeroTransfer, session: SessionDep) -> list[Hero]:
     # Several UPDATEs, one transaction: a hero that cannot move undoes the moves before it.
     with UnitOfWork(session) as uow:
         get_team_or_404(uow.teams, team_id)
-        check_team_exists(uow.teams, transfer.to_team_id)
+        check_team_exists(uow.teams, transfer.to_team_id, "to_team_id")
+        # Every hero locked in one statement, in id order: a transfer of the same heroes
+        # listed the other way round waits for ours instead of deadlocking with it (M5).
+        heroes = {hero.id: hero for hero in uow.heroes.lock(transfer.hero_ids)}
         moved = []
-        for hero_id in transfer.hero_ids:
-            # FOR UPDATE on PostgreSQL: a concurrent transfer of this hero waits for ours.
-            hero = uow.heroes.get_for_update(hero_id)
+        for position, hero_id in enumerate(transfer.hero_ids):
+            hero = heroes.get(hero_id)
             if hero is None or hero.team_id != team_id:
-                raise HTTPException(
-                    status_code=422, detail=f"Hero {hero_id} is not in team {team_id}"
-                )
+                where = ("body", "hero_ids", position)
+                raise invalid(where, f"Hero {hero_id} is not in team {team_id}")
             moved.append(uow.heroes.update(hero, {"team_id": transfer.to_team_id}))
     return moved
 
@@ -259,7 +397,11 @@ def transfer_heroes(team_id: Id, transfer: HeroTransfer, session: SessionDep) ->
 # <<< exercise 1
 
 
-@app.get("/teams/{team_id}/heroes", response_model=list[HeroPublic])
+@app.get(
+    "/teams/{team_id}/heroes",
+    response_model=list[HeroPublic],
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 def read_team_heroes(
     team_id: Id,
     session: SessionDep,
@@ -270,7 +412,10 @@ def read_team_heroes(
     return list(HeroRepository(session).in_team(team_id, offset=offset, limit=limit))
 
 
-@app.get("/health")
+@app.get(
+    "/health",
+    responses={503: {"model": Message, "description": "The database does not answer"}},
+)
 def health() -> dict[str, str]:
     # Readiness: can this process get a connection and run a query right now?
     try:

@@ -20,11 +20,13 @@ class HeroRepository:
     def get(self, hero_id: int) -> Hero | None:
         return self.session.get(Hero, hero_id)
 
-    def get_for_update(self, hero_id: int) -> Hero | None:
-        # SELECT ... FOR UPDATE: on PostgreSQL the row stays locked until this transaction
-        # ends, and a second transaction that wants it waits. SQLite ignores it.
-        statement = select(Hero).where(Hero.id == hero_id).with_for_update()
-        return self.session.exec(statement).one_or_none()
+    def lock(self, hero_ids: Sequence[int]) -> Sequence[Hero]:
+        # SELECT ... FOR UPDATE: on PostgreSQL the rows stay locked until this transaction
+        # ends, and a second transaction that wants one of them waits. ORDER BY id: every
+        # transaction takes its locks in the same order, so none holds a row another one
+        # waits for while waiting for one that other holds (M5). SQLite ignores FOR UPDATE.
+        statement = select(Hero).where(col(Hero.id).in_(hero_ids)).order_by(col(Hero.id))
+        return self.session.exec(statement.with_for_update()).all()
 
     def list(
         self,

@@ -9,12 +9,16 @@ Run it: alembic upgrade head, then uvicorn main:app --reload (both from this fol
 open http://127.0.0.1:8000/docs
 """
 
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -48,6 +52,40 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="Heroes, lesson 09: Alembic migrations", lifespan=lifespan)
 
+
+def json_safe(value: Any) -> Any:
+    """What a 422 echoes back, made sendable as JSON. Python's json module reads NaN,
+    Infinity and 1e400 (as float('inf')), and strings holding a lone UTF-16 surrogate
+    such as "\\ud800"; JSON cannot carry the first back, UTF-8 cannot encode the second."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own 422, with the echoed input made JSON-safe (lesson 02 explains why).
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+class Message(BaseModel):
+    detail: str
+
+
+def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
+    """A 422 raised by the app, shaped like FastAPI's own (HTTPValidationError)."""
+    return HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg}]
+    )
+
+
 # Seconds a client should wait before trying again after a 503.
 RETRY_AFTER = "1"
 
@@ -59,6 +97,20 @@ async def pool_timeout_handler(request: Request, exc: PoolTimeoutError) -> JSONR
     return JSONResponse(
         status_code=503,
         content={"detail": "The database is busy: no connection came free in time. Retry soon."},
+        headers={"Retry-After": RETRY_AFTER},
+    )
+
+
+@app.exception_handler(DBAPIError)
+async def connection_lost_handler(request: Request, exc: DBAPIError) -> JSONResponse:
+    # The connection broke under the request (a restart, a failover, pg_terminate_backend).
+    # SQLAlchemy has thrown it away, so the same request sent again gets a fresh one.
+    if not exc.connection_invalidated:
+        raise exc  # any other database error is a bug to fix, not to retry: still a 500
+    logger.warning("connection lost on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "The connection to the database was lost. Retry soon."},
         headers={"Retry-After": RETRY_AFTER},
     )
 
@@ -91,7 +143,7 @@ def get_team_or_404(session: Session, team_id: int) -> Team:
 def check_team_exists(session: Session, team_id: int | None) -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and crud.get_team(session, team_id) is None:
-        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+        raise invalid(("body", "team_id"), f"Team {team_id} does not exist")
 
 
 def name_taken(session: Session, name: str, kind: str = "hero") -> HTTPException:
@@ -99,7 +151,14 @@ def name_taken(session: Session, name: str, kind: str = "hero") -> HTTPException
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
 
 
-@app.post("/heroes/", response_model=HeroPublic)
+@app.post(
+    "/heroes/",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
     check_team_exists(session, hero.team_id)
     try:
@@ -128,12 +187,24 @@ def read_heroes(
     return list(heroes)
 
 
-@app.get("/heroes/{hero_id}", response_model=HeroPublicWithTeam)
+@app.get(
+    "/heroes/{hero_id}",
+    response_model=HeroPublicWithTeam,
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     return get_hero_or_404(session, hero_id)
 
 
-@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+@app.patch(
+    "/heroes/{hero_id}",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
     check_team_exists(session, hero.team_id)
@@ -143,13 +214,23 @@ def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
         raise name_taken(session, hero.name or "") from None
 
 
-@app.delete("/heroes/{hero_id}")
+@app.delete(
+    "/heroes/{hero_id}",
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     crud.delete_hero(session, get_hero_or_404(session, hero_id))
     return {"ok": True}
 
 
-@app.post("/teams/", response_model=TeamPublic)
+@app.post(
+    "/teams/",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def create_team(team: TeamCreate, session: SessionDep) -> Team:
     try:
         return crud.create_team(session, team)
@@ -166,12 +247,24 @@ def read_teams(
     return list(crud.get_teams(session, offset=offset, limit=limit))
 
 
-@app.get("/teams/{team_id}", response_model=TeamPublicWithHeroes)
+@app.get(
+    "/teams/{team_id}",
+    response_model=TeamPublicWithHeroes,
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 def read_team(team_id: Id, session: SessionDep) -> Team:
     return get_team_or_404(session, team_id)
 
 
-@app.patch("/teams/{team_id}", response_model=TeamPublic)
+@app.patch(
+    "/teams/{team_id}",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No team has this id"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
     db_team = get_team_or_404(session, team_id)
     try:
@@ -180,13 +273,20 @@ def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
         raise name_taken(session, team.name or "", "team") from None
 
 
-@app.delete("/teams/{team_id}")
+@app.delete(
+    "/teams/{team_id}",
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
     crud.delete_team(session, get_team_or_404(session, team_id))
     return {"ok": True}
 
 
-@app.get("/teams/{team_id}/heroes", response_model=list[HeroPublic])
+@app.get(
+    "/teams/{team_id}/heroes",
+    response_model=list[HeroPublic],
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
 def read_team_heroes(
     team_id: Id,
     session: SessionDep,
@@ -197,7 +297,10 @@ def read_team_heroes(
     return list(crud.get_team_heroes(session, team, offset=offset, limit=limit))
 
 
-@app.get("/health")
+@app.get(
+    "/health",
+    responses={503: {"model": Message, "description": "The database does not answer"}},
+)
 def health() -> dict[str, str]:
     # Readiness: can this process get a connection and run a query right now?
     try:

@@ -26,6 +26,9 @@ class UnitOfWork:
         # begin() refuses a session that is already in a transaction: open the unit of
         # work before the first query, so every statement of the request is inside it.
         self.session.begin()
+        # A unit of work writes: connect now, saying so, and on SQLite the BEGIN takes the
+        # write lock before the first read (database.py, M4). Other databases ignore it.
+        self.session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
         return self
 
     def __exit__(

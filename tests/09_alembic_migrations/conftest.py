@@ -6,8 +6,8 @@ own alembic.ini (the tree under test), exactly as the ``alembic`` command line d
 env.py takes its URL from the lesson's ``database`` module, which the ``lesson`` fixture
 has just imported with ``DATABASE_URL`` set to this test's database.
 
-``client`` is overridden: it upgrades to head first, since the app refuses to start on a
-database that is not at the migrations' head.
+``client`` and ``raw_client`` are overridden: they upgrade to head first, since the app
+refuses to start on a database that is not at the migrations' head.
 """
 
 from __future__ import annotations
@@ -19,17 +19,21 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import make_url
 
 
 @dataclass
@@ -173,6 +177,16 @@ def client(migrations: Migrations, app: Any) -> Iterator[Any]:
         yield test_client
 
 
+@pytest.fixture
+async def raw_client(migrations: Migrations, app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The harness's ``raw_client`` (a 500 comes back as a response), on a database at head."""
+    migrations.upgrade("head")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
+            yield ac
+
+
 @dataclass
 class Run:
     returncode: int
@@ -209,3 +223,45 @@ def lesson_copy(lesson_dir: Path, tmp_path: Path) -> Path:
     target = tmp_path / "lesson"
     shutil.copytree(lesson_dir, target, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
     return target
+
+
+@pytest.fixture
+def lose_the_connection_during(lesson: Any, db: Any) -> Callable[[str], Any]:
+    """``with lose_the_connection_during("UPDATE"):`` the server ends this test's connections
+    just before the first statement starting so is sent, as a restart or a failover does to
+    a request in flight (lesson 08). PostgreSQL only."""
+    import psycopg
+
+    assert db.backend == "postgresql", "mark the test @pytest.mark.postgres_only"
+    role = make_url(db.url).username
+    admin = make_url(db.admin_url).set(drivername="postgresql")
+    backends = "SELECT pid FROM pg_stat_activity WHERE usename = %s"
+
+    def terminate() -> None:
+        with psycopg.connect(admin.render_as_string(hide_password=False)) as conn:
+            conn.autocommit = True
+            killed = {pid for (pid,) in conn.execute(backends, (role,)).fetchall()}
+            conn.execute(f"SELECT pg_terminate_backend(pid) FROM ({backends}) AS b", (role,))
+            deadline = time.monotonic() + 10
+            while killed & {pid for (pid,) in conn.execute(backends, (role,)).fetchall()}:
+                assert time.monotonic() < deadline, "pg_terminate_backend did not end them"
+                time.sleep(0.02)
+
+    @contextmanager
+    def during(verb: str) -> Iterator[None]:
+        dropped: list[bool] = []
+
+        def drop(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith(verb) and not dropped:
+                dropped.append(True)
+                terminate()
+
+        engine = lesson.database.engine
+        event.listen(engine, "before_cursor_execute", drop)
+        try:
+            yield
+        finally:
+            event.remove(engine, "before_cursor_execute", drop)
+        assert dropped, f"no {verb} statement was sent"
+
+    return during

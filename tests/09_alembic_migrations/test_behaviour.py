@@ -3,8 +3,10 @@
 Every test starts from an empty database; only the lesson's migrations create tables.
 """
 
+import json
 import re
 
+import jsonschema
 import pytest
 from alembic import command
 from alembic.util.exc import CommandError
@@ -308,3 +310,147 @@ def test_alembic_ini_holds_no_database_url(lesson_dir):
     ini = (lesson_dir / "alembic.ini").read_text()
     assert not re.search(r"^\s*sqlalchemy\.url", ini, re.M)
     assert re.search(r"^script_location = %\(here\)s/migrations$", ini, re.M)
+
+
+# ---------------------------------------------------------------- hostile input, declared errors
+
+JSON = {"content-type": "application/json"}
+# A valid body for each URL the tests send hostile fields to (hero 1 and team 1 exist).
+VALID = {
+    "/heroes/": {"name": "Rusty-Man", "secret_name": "Tommy Sharp"},
+    "/heroes/1": {},
+    "/teams/": {"name": "Z-Force", "headquarters": "Sister Margaret's Bar"},
+    "/teams/1": {},
+}
+NUMBER_FIELDS = [
+    ("POST", "/heroes/", "age"),
+    ("POST", "/heroes/", "team_id"),
+    ("PATCH", "/heroes/1", "age"),
+    ("PATCH", "/heroes/1", "team_id"),
+]  # and team.founded, once exercise 1 adds it (test_exercises.py)
+STRING_FIELDS = [
+    *(("POST", "/heroes/", field) for field in ("name", "secret_name", "rank")),
+    *(("PATCH", "/heroes/1", field) for field in ("name", "secret_name", "rank")),
+    *(("POST", "/teams/", field) for field in ("name", "headquarters")),
+    *(("PATCH", "/teams/1", field) for field in ("name", "headquarters")),
+]
+# JSON text Python's json module reads as a float that is not finite, and what 422 echoes.
+NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "inf"}
+
+
+def raw_json(url, field, literal):
+    """The valid body for url with field set to literal, as JSON text (httpx refuses NaN)."""
+    return json.dumps({**VALID[url], field: "@"}).replace('"@"', literal).encode()
+
+
+async def stored(raw_client):
+    heroes = (await raw_client.get("/heroes/")).json()
+    teams = (await raw_client.get("/teams/")).json()
+    return heroes, teams
+
+
+@pytest.mark.anyio
+async def test_a_number_that_is_not_finite_is_a_422_naming_the_field_and_stores_nothing(
+    raw_client, create_hero, create_team
+):
+    await create_team(raw_client, "Preventers")
+    await create_hero(raw_client, "Deadpond")
+    before = await stored(raw_client)
+    for method, url, field in NUMBER_FIELDS:
+        for literal, echoed in NOT_FINITE.items():
+            body = raw_json(url, field, literal)
+            response = await raw_client.request(method, url, content=body, headers=JSON)
+            assert response.status_code == 422, (method, url, body, response.text)
+            [error] = response.json()["detail"]
+            assert (error["loc"], error["input"]) == (["body", field], echoed), error
+    assert await stored(raw_client) == before
+
+
+@pytest.mark.anyio
+async def test_a_lone_surrogate_in_any_string_field_is_a_422_naming_it_and_stores_nothing(
+    raw_client, create_hero, create_team
+):
+    await create_team(raw_client, "Preventers")
+    await create_hero(raw_client, "Deadpond")
+    before = await stored(raw_client)
+    for method, url, field in STRING_FIELDS:
+        body = raw_json(url, field, '"\\ud800x"')  # JSON's escape for a lone surrogate
+        response = await raw_client.request(method, url, content=body, headers=JSON)
+        assert response.status_code == 422, (method, url, body, response.text)
+        [error] = response.json()["detail"]
+        assert (error["loc"], error["type"]) == (["body", field], "string_unicode"), error
+        assert error["input"] == "\\ud800x"  # echoed escaped, so UTF-8 can carry it
+    assert await stored(raw_client) == before
+
+
+@pytest.mark.anyio
+async def test_a_surrogate_in_the_query_string_arrives_as_replacement_characters(raw_client):
+    # A URL carries bytes: the surrogate's would-be UTF-8 bytes are decoded as U+FFFD.
+    response = await raw_client.get("/heroes/?q=%ED%A0%80x")
+    assert (response.status_code, response.json()) == (200, [])
+
+
+def test_an_unknown_team_is_a_422_shaped_like_fastapis_own(client):
+    response = client.post("/heroes/", json={**VALID["/heroes/"], "team_id": 42})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 42 does not exist"}
+        ]
+    }
+    spec = client.get("/openapi.json").json()
+    published = spec["paths"]["/heroes/"]["post"]["responses"]["422"]["content"]
+    schema = {**published["application/json"]["schema"], "components": spec["components"]}
+    jsonschema.validate(response.json(), schema)  # the schema the route publishes for 422
+
+
+def declared(spec):
+    return {
+        (method.upper(), path): sorted(operation["responses"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+def test_openapi_declares_every_status_each_route_answers(client):
+    body, hero, team = ["200", "400", "409", "422"], ["200", "404", "422"], ["200", "404", "422"]
+    assert declared(client.get("/openapi.json").json()) == {
+        ("POST", "/heroes/"): body,
+        ("GET", "/heroes/"): ["200", "422"],
+        ("GET", "/heroes/{hero_id}"): hero,
+        ("PATCH", "/heroes/{hero_id}"): ["200", "400", "404", "409", "422"],
+        ("DELETE", "/heroes/{hero_id}"): hero,
+        ("POST", "/teams/"): body,
+        ("GET", "/teams/"): ["200", "422"],
+        ("GET", "/teams/{team_id}"): team,
+        ("PATCH", "/teams/{team_id}"): ["200", "400", "404", "409", "422"],
+        ("DELETE", "/teams/{team_id}"): team,
+        ("GET", "/teams/{team_id}/heroes"): team,
+        ("GET", "/health"): ["200", "503"],
+        ("GET", "/pool"): ["200"],
+    }
+
+
+def test_openapi_gives_every_error_a_body_model(client):
+    spec = client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status == "200":
+                    continue
+                model = "HTTPValidationError" if status == "422" else "Message"
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": f"#/components/schemas/{model}"}, (method, path, status)
+                assert response["description"], (method, path, status)
+
+
+@pytest.mark.postgres_only
+def test_a_connection_lost_during_a_request_is_a_503_with_retry_after(
+    client, create_hero, lose_the_connection_during
+):
+    create_hero(client, "Deadpond", age=30)
+    with lose_the_connection_during("UPDATE"):
+        response = client.patch("/heroes/1", json={"age": 31})
+    assert (response.status_code, response.headers.get("Retry-After")) == (503, "1")
+    assert response.json() == {"detail": "The connection to the database was lost. Retry soon."}
+    assert client.get("/heroes/1").json()["age"] == 30  # the transaction died with it

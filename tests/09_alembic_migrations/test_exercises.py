@@ -181,6 +181,31 @@ def test_exercise_1_the_api_stores_a_teams_founding_year(client):
 
 
 @pytest.mark.exercise(1)
+@pytest.mark.anyio
+async def test_exercise_1_founded_refuses_a_number_that_is_not_finite(raw_client):
+    # JSON text that Python's json module reads as a float that is not finite.
+    for literal, echoed in {
+        "NaN": "nan",
+        "Infinity": "inf",
+        "-Infinity": "-inf",
+        "1e400": "inf",
+    }.items():
+        body = f'{{"name": "Preventers", "headquarters": "Sharp Tower", "founded": {literal}}}'
+        response = await raw_client.post(
+            "/teams/", content=body.encode(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (
+            f"POST /teams/ with founded {literal} answered {response.status_code}: founded is "
+            "a whole year from 1 to 9999 (TeamBase in models.py), so it is a 422"
+        )
+        [error] = response.json()["detail"]
+        assert (error["loc"], error["input"]) == (["body", "founded"], echoed), (
+            f"the 422 for founded {literal} names the field and echoes the input as text: {error}"
+        )
+    assert (await raw_client.get("/teams/")).json() == [], "a refused team is not stored"
+
+
+@pytest.mark.exercise(1)
 def test_exercise_1_downgrade_drops_the_index_and_the_column(migrations, db):
     migrations.upgrade("head")
     assert_founded_exists(migrations)

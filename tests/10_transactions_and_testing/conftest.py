@@ -12,21 +12,30 @@ Every test starts from an empty database that the lesson's migrations bring to h
 * ``committing_client``: the app as it runs for real, committing on its own pooled
   connections. For what the rollback pattern cannot show: two connections seeing each
   other's commits, locks, real concurrency.
+* ``send_at_once`` sends many requests through it from worker threads, all released at the
+  same moment, and ``meet_at_first_flush`` holds each request at its first write until the
+  others have read too (where the locks let them): races at their worst, bounded in count
+  and time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging.config
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 
@@ -100,6 +109,16 @@ def rollback_pattern() -> Any:
 
 
 @pytest.fixture
+async def raw_client(migrated: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The harness's ``raw_client`` (a 500 comes back as a response), on the migrated app."""
+    app = migrated.app
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
+            yield ac
+
+
+@pytest.fixture
 def committing_client(migrated: Any) -> Iterator[Any]:
     """TestClient on the app as it really runs: each unit of work commits for real."""
     from fastapi.testclient import TestClient
@@ -119,3 +138,111 @@ def rows(db: Any) -> Callable[[str], list[dict[str, Any]]]:
             return [dict(row._mapping) for row in result]
 
     return read
+
+
+@pytest.fixture
+def send_at_once(migrated: Any) -> Callable[..., list[Any]]:
+    """``send_at_once([(method, url, body), ...])``: the responses, in the order sent.
+
+    Each request runs on a worker thread of its own (at most ``workers`` at once), through
+    the app as it really runs: its own session, its own pooled connection, real
+    concurrency. A 500 comes back as a response. The first ``workers`` requests start
+    together; the whole batch has 15 seconds.
+    """
+    from fastapi.testclient import TestClient
+
+    def send(requests: list[tuple[str, str, Any]], workers: int = 10) -> list[Any]:
+        go = threading.Event()
+        with TestClient(migrated.app, raise_server_exceptions=False) as client:
+
+            def one(method: str, url: str, body: Any) -> Any:
+                go.wait(timeout=5)
+                return client.request(method, url, json=body)
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(one, *request) for request in requests]
+                go.set()
+                return [future.result(timeout=15) for future in futures]
+
+    return send
+
+
+@contextmanager
+def meeting_at_first_flush(parties: int, timeout: float) -> Iterator[None]:
+    from sqlmodel import Session
+
+    barrier = threading.Barrier(parties, timeout=timeout)
+    arrived: set[int] = set()
+
+    def hold(session: Any, flush_context: Any, instances: Any) -> None:
+        if threading.get_ident() in arrived:
+            return  # only a request's first write waits
+        arrived.add(threading.get_ident())
+        # Broken: the others could not get this far, a lock made them wait, as it should.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+
+    event.listen(Session, "before_flush", hold)
+    try:
+        yield
+    finally:
+        event.remove(Session, "before_flush", hold)
+
+
+@pytest.fixture
+def meet_at_first_flush() -> Callable[..., Any]:
+    """``with meet_at_first_flush(2):`` each request's first flush waits, up to ``timeout``
+    seconds, until ``parties`` requests have read what they read before writing.
+
+    Where nothing stops them, every request has read before any writes: the worst
+    interleaving, every time. Where a lock keeps a request from reading (it waits for a
+    row lock, or for SQLite's write lock), the others give up waiting after ``timeout``
+    and carry on: the lock did its job.
+    """
+
+    def meet(parties: int, timeout: float = 0.5) -> Any:
+        return meeting_at_first_flush(parties, timeout)
+
+    return meet
+
+
+@pytest.fixture
+def lose_the_connection_during(lesson: Any, db: Any) -> Callable[[str], Any]:
+    """``with lose_the_connection_during("UPDATE"):`` the server ends this test's connections
+    just before the first statement starting so is sent, as a restart or a failover does to
+    a request in flight (lesson 08). PostgreSQL only."""
+    import psycopg
+
+    assert db.backend == "postgresql", "mark the test @pytest.mark.postgres_only"
+    role = make_url(db.url).username
+    admin = make_url(db.admin_url).set(drivername="postgresql")
+    backends = "SELECT pid FROM pg_stat_activity WHERE usename = %s"
+
+    def terminate() -> None:
+        with psycopg.connect(admin.render_as_string(hide_password=False)) as conn:
+            conn.autocommit = True
+            killed = {pid for (pid,) in conn.execute(backends, (role,)).fetchall()}
+            conn.execute(f"SELECT pg_terminate_backend(pid) FROM ({backends}) AS b", (role,))
+            deadline = time.monotonic() + 10
+            while killed & {pid for (pid,) in conn.execute(backends, (role,)).fetchall()}:
+                assert time.monotonic() < deadline, "pg_terminate_backend did not end them"
+                time.sleep(0.02)
+
+    @contextmanager
+    def during(verb: str) -> Iterator[None]:
+        dropped: list[bool] = []
+
+        def drop(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith(verb) and not dropped:
+                dropped.append(True)
+                terminate()
+
+        engine = lesson.database.engine
+        event.listen(engine, "before_cursor_execute", drop)
+        try:
+            yield
+        finally:
+            event.remove(engine, "before_cursor_execute", drop)
+        assert dropped, f"no {verb} statement was sent"
+
+    return during

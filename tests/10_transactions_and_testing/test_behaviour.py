@@ -6,9 +6,13 @@ about commits that other connections see, locks and concurrency use
 ``committing_client`` and the ``rows`` fixture (a separate connection) instead.
 """
 
+import json
+import random
 import threading
 import time
+from collections import Counter
 
+import jsonschema
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
@@ -87,7 +91,9 @@ def test_a_transfer_that_fails_midway_changes_nothing(committing_client, rows, c
         json={"hero_ids": [first["id"], outsider["id"]], "to_team_id": b["id"]},
     )
     assert response.status_code == 422
-    assert response.json() == {"detail": f"Hero {outsider['id']} is not in team {a['id']}"}
+    message = f"Hero {outsider['id']} is not in team {a['id']}"
+    error = {"type": "value_error", "loc": ["body", "hero_ids", 1], "msg": message}
+    assert response.json() == {"detail": [error]}
     # Deadpond's move ran (an UPDATE before the failure), and was rolled back with the rest.
     assert team_ids(rows) == {"Deadpond": a["id"], "Tarantula": b["id"]}
     assert [h["version_id"] for h in rows("hero")] == [1, 1]
@@ -242,14 +248,13 @@ def test_for_update_makes_a_second_transaction_wait_for_the_first(migrated, db, 
         setup.add(migrated.models.Hero(name="Deadpond", secret_name="Dive Wilson"))
     uow_a = migrated.unit_of_work.UnitOfWork(Session(engine))
     with uow_a:
-        hero = uow_a.heroes.get_for_update(1)  # row lock held until uow_a ends
-        assert hero is not None
+        [hero] = uow_a.heroes.lock([1])  # row lock held until uow_a ends
         # A second transaction, a short lock_timeout: it waits, then gives up.
         with Session(engine) as session_b, session_b.begin():
             session_b.exec(text("SET LOCAL lock_timeout = '200ms'"))
             started = time.monotonic()
             with pytest.raises(OperationalError, match="canceling statement due to lock timeout"):
-                migrated.repositories.HeroRepository(session_b).get_for_update(1)
+                migrated.repositories.HeroRepository(session_b).lock([1])
             assert time.monotonic() - started >= 0.15
         # Now one that waits longer: it blocks until A commits, then reads A's row.
         seen = {}
@@ -257,7 +262,7 @@ def test_for_update_makes_a_second_transaction_wait_for_the_first(migrated, db, 
         def lock_b():
             with Session(engine) as session_c, session_c.begin():
                 session_c.exec(text("SET LOCAL lock_timeout = '10s'"))
-                locked = migrated.repositories.HeroRepository(session_c).get_for_update(1)
+                [locked] = migrated.repositories.HeroRepository(session_c).lock([1])
                 seen["team_id"] = locked.team_id
 
         waiter = threading.Thread(target=lock_b)
@@ -309,3 +314,234 @@ def test_revision_0005_adds_version_id_and_alembic_check_finds_nothing(
     assert rows("hero")[0]["version_id"] == 1  # the server default filled the old row
     command.check(cfg)
     assert cfg.stdout.getvalue() == "No new upgrade operations detected.\n"
+
+
+# ---------------------------------------------------------- concurrency: no 5xx, no lost write
+
+
+def statuses(responses):
+    return Counter(r.status_code for r in responses)
+
+
+def transfer(team_from, team_to, hero_ids):
+    body = {"hero_ids": hero_ids, "to_team_id": team_to["id"]}
+    return ("POST", f"/teams/{team_from['id']}/transfer", body)
+
+
+def test_two_transfers_of_the_same_heroes_in_opposite_order_never_deadlock(
+    committing_client, create_hero, meet_at_first_flush, send_at_once, rows
+):
+    client = committing_client
+    a, b, c = make_team(client, "Preventers"), make_team(client, "Z-Force"), make_team(client, "X")
+    ids = [create_hero(client, n, "x", team_id=a["id"])["id"] for n in ("Deadpond", "Tarantula")]
+    with meet_at_first_flush(2):
+        responses = send_at_once([transfer(a, b, ids), transfer(a, c, ids[::-1])])
+    # One moves both heroes; the other then finds them gone from team a.
+    assert sorted(r.status_code for r in responses) == [200, 422], [r.text for r in responses]
+    [winner] = [team for team, r in zip((b, c), responses, strict=True) if r.status_code == 200]
+    assert [(h["team_id"], h["version_id"]) for h in rows("hero")] == [(winner["id"], 2)] * 2
+
+
+def test_concurrent_transfers_in_shuffled_orders_answer_no_5xx_and_lose_no_move(
+    committing_client, create_hero, send_at_once, rows
+):
+    client = committing_client
+    a, b = make_team(client, "Preventers"), make_team(client, "Z-Force")
+    ids = [create_hero(client, f"Hero {n}", "x", team_id=a["id"])["id"] for n in range(6)]
+    shuffle = random.Random(10)
+    requests = [
+        transfer(*((a, b) if n % 2 == 0 else (b, a)), shuffle.sample(ids, len(ids)))
+        for n in range(40)
+    ]
+    codes = statuses(send_at_once(requests))
+    assert set(codes) <= {200, 422}, codes
+    # Every transfer moved all six heroes or none: they are together, each moved once per 200.
+    heroes = rows("hero")
+    assert len({h["team_id"] for h in heroes}) == 1, heroes
+    assert {h["version_id"] for h in heroes} == {1 + codes[200]}, (codes, heroes)
+
+
+def test_racing_patches_deletes_and_transfers_answer_no_5xx_and_lose_no_write(
+    committing_client, create_hero, send_at_once, rows
+):
+    client = committing_client
+    a, b = make_team(client, "Preventers"), make_team(client, "Z-Force")
+    h1, h2, h3, h4, h5, h6 = (
+        create_hero(client, f"Hero {n}", "x", team_id=a["id"])["id"] for n in range(6)
+    )
+    patches = [("PATCH", f"/heroes/{h}", {"age": n}) for n in range(5) for h in (h1, h2, h4)]
+    deletes = [("DELETE", f"/heroes/{h3}", None)] * 3
+    moves = [transfer(*((a, b) if n % 2 == 0 else (b, a)), [h6, h5, h4][n % 3 :]) for n in range(9)]
+    requests = patches + deletes + moves
+    random.Random(10).shuffle(requests)
+    responses = send_at_once(requests)
+    assert not [r for r in responses if r.status_code >= 500], statuses(responses)
+    # A write that answered 200 is in the database: each one added 1 to its hero's version.
+    written = Counter()
+    for (method, url, body), response in zip(requests, responses, strict=True):
+        if response.status_code == 200 and method != "DELETE":
+            for hero_id in body["hero_ids"] if "hero_ids" in body else [int(url.split("/")[2])]:
+                written[hero_id] += 1
+    stored = {h["id"]: h["version_id"] for h in rows("hero")}
+    assert stored == {h: 1 + written[h] for h in (h1, h2, h4, h5, h6)}, (stored, written)
+    deleted = [
+        r.status_code for (m, *_), r in zip(requests, responses, strict=True) if m == "DELETE"
+    ]
+    assert sorted(deleted)[0] == 200 and deleted.count(200) == 1, deleted
+
+
+def test_concurrent_patches_from_one_version_store_exactly_one_and_answer_409_to_the_rest(
+    committing_client, create_hero, send_at_once, rows
+):
+    hero = create_hero(committing_client, "Deadpond", "Dive Wilson")
+    requests = [("PATCH", f"/heroes/{hero['id']}", {"age": n, "version_id": 1}) for n in range(20)]
+    responses = send_at_once(requests)
+    assert statuses(responses) == {200: 1, 409: 19}, statuses(responses)
+    [winner] = [
+        body["age"]
+        for (*_, body), r in zip(requests, responses, strict=True)
+        if r.status_code == 200
+    ]
+    [row] = rows("hero")
+    assert (row["age"], row["version_id"]) == (winner, 2)
+
+
+@pytest.mark.postgres_only
+def test_a_connection_lost_during_a_request_is_a_503_with_retry_after(
+    committing_client, create_hero, lose_the_connection_during, rows
+):
+    create_hero(committing_client, "Deadpond", age=30)
+    with lose_the_connection_during("UPDATE"):
+        response = committing_client.patch("/heroes/1", json={"age": 31})
+    assert (response.status_code, response.headers.get("Retry-After")) == (503, "1")
+    assert response.json() == {"detail": "The connection to the database was lost. Retry soon."}
+    assert rows("hero")[0]["age"] == 30  # the unit of work died with its connection
+
+
+# ---------------------------------------------------------------- hostile input, declared errors
+
+JSON = {"content-type": "application/json"}
+HERO = {"name": "Rusty-Man", "secret_name": "Tommy Sharp"}
+TEAM = {"name": "Z-Force", "headquarters": "Sister Margaret's Bar"}
+# (method, url, body, loc): "@" in body marks the field the hostile value goes in.
+NUMBER_FIELDS = [
+    *(("POST", "/heroes/", {**HERO, f: "@"}, ["body", f]) for f in ("age", "team_id")),
+    *(("PATCH", "/heroes/1", {f: "@"}, ["body", f]) for f in ("age", "team_id", "version_id")),
+    ("POST", "/teams/", {**TEAM, "founded": "@"}, ["body", "founded"]),
+    ("POST", "/heroes/batch", [{**HERO, "age": "@"}], ["body", 0, "age"]),
+    ("POST", "/teams/1/transfer", {"hero_ids": [1], "to_team_id": "@"}, ["body", "to_team_id"]),
+    ("POST", "/teams/1/transfer", {"hero_ids": ["@"], "to_team_id": 1}, ["body", "hero_ids", 0]),
+]
+STRING_FIELDS = [
+    *(("POST", "/heroes/", {**HERO, f: "@"}, ["body", f]) for f in ("name", "secret_name", "rank")),
+    *(("PATCH", "/heroes/1", {f: "@"}, ["body", f]) for f in ("name", "secret_name", "rank")),
+    *(("POST", "/teams/", {**TEAM, f: "@"}, ["body", f]) for f in ("name", "headquarters")),
+    *(("PATCH", "/teams/1", {f: "@"}, ["body", f]) for f in ("name", "headquarters")),
+    ("POST", "/heroes/batch", [{**HERO, "name": "@"}], ["body", 0, "name"]),
+]
+# JSON text Python's json module reads as a float that is not finite, and what 422 echoes.
+NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "inf"}
+
+
+def raw_json(body, literal):
+    """body as JSON text with "@" replaced by literal (httpx refuses to encode NaN)."""
+    return json.dumps(body).replace('"@"', literal).encode()
+
+
+@pytest.mark.anyio
+async def test_a_number_that_is_not_finite_is_a_422_naming_the_field_and_stores_nothing(
+    raw_client, create_hero, create_team, rows
+):
+    await create_team(raw_client, "Preventers")
+    await create_hero(raw_client, "Deadpond", team_id=1)
+    before = rows("hero"), rows("team")
+    for method, url, body, loc in NUMBER_FIELDS:
+        for literal, echoed in NOT_FINITE.items():
+            content = raw_json(body, literal)
+            response = await raw_client.request(method, url, content=content, headers=JSON)
+            assert response.status_code == 422, (method, url, content, response.text)
+            [error] = response.json()["detail"]
+            assert (error["loc"], error["input"]) == (loc, echoed), error
+    assert (rows("hero"), rows("team")) == before
+
+
+@pytest.mark.anyio
+async def test_a_lone_surrogate_in_any_string_field_is_a_422_naming_it_and_stores_nothing(
+    raw_client, create_hero, create_team, rows
+):
+    await create_team(raw_client, "Preventers")
+    await create_hero(raw_client, "Deadpond")
+    before = rows("hero"), rows("team")
+    for method, url, body, loc in STRING_FIELDS:
+        content = raw_json(body, '"\\ud800x"')  # JSON's escape for a lone surrogate
+        response = await raw_client.request(method, url, content=content, headers=JSON)
+        assert response.status_code == 422, (method, url, content, response.text)
+        [error] = response.json()["detail"]
+        assert (error["loc"], error["type"]) == (loc, "string_unicode"), error
+        assert error["input"] == "\\ud800x"  # echoed escaped, so UTF-8 can carry it
+    assert (rows("hero"), rows("team")) == before
+
+
+@pytest.mark.anyio
+async def test_a_surrogate_in_the_query_string_arrives_as_replacement_characters(raw_client):
+    # A URL carries bytes: the surrogate's would-be UTF-8 bytes are decoded as U+FFFD.
+    response = await raw_client.get("/heroes/?q=%ED%A0%80x")
+    assert (response.status_code, response.json()) == (200, [])
+
+
+def test_an_unknown_team_is_a_422_shaped_like_fastapis_own(client):
+    response = client.post("/heroes/", json={**HERO, "team_id": 42})
+    assert response.status_code == 422
+    error = {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 42 does not exist"}
+    assert response.json() == {"detail": [error]}
+    spec = client.get("/openapi.json").json()
+    published = spec["paths"]["/heroes/"]["post"]["responses"]["422"]["content"]
+    schema = {**published["application/json"]["schema"], "components": spec["components"]}
+    jsonschema.validate(response.json(), schema)  # the schema the route publishes for 422
+
+
+def declared(spec):
+    return {
+        (method.upper(), path): sorted(operation["responses"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+# The routes outside the exercises, and what each can answer.
+DECLARED = {
+    ("POST", "/heroes/"): ["200", "400", "409", "422"],
+    ("POST", "/heroes/batch"): ["200", "400", "422"],
+    ("GET", "/heroes/"): ["200", "422"],
+    ("GET", "/heroes/{hero_id}"): ["200", "404", "422"],
+    ("PATCH", "/heroes/{hero_id}"): ["200", "400", "404", "409", "422"],
+    ("DELETE", "/heroes/{hero_id}"): ["200", "404", "409", "422"],
+    ("POST", "/teams/"): ["200", "400", "409", "422"],
+    ("GET", "/teams/"): ["200", "422"],
+    ("GET", "/teams/{team_id}"): ["200", "404", "422"],
+    ("PATCH", "/teams/{team_id}"): ["200", "400", "404", "409", "422"],
+    ("DELETE", "/teams/{team_id}"): ["200", "404", "409", "422"],
+    ("POST", "/teams/{team_id}/transfer"): ["200", "400", "404", "422"],
+    ("GET", "/teams/{team_id}/heroes"): ["200", "404", "422"],
+    ("GET", "/health"): ["200", "503"],
+    ("GET", "/pool"): ["200"],
+}
+EXERCISE_ROUTES = {("POST", "/teams/{team_id}/merge"), ("POST", "/teams/batch")}
+
+
+def test_openapi_declares_every_status_each_route_answers(client):
+    routes = declared(client.get("/openapi.json").json())
+    assert {key: value for key, value in routes.items() if key not in EXERCISE_ROUTES} == DECLARED
+
+
+def test_openapi_gives_every_error_a_body_model(client):
+    spec = client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status == "200":
+                    continue
+                model = "HTTPValidationError" if status == "422" else "Message"
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": f"#/components/schemas/{model}"}, (method, path, status)
+                assert response["description"], (method, path, status)

@@ -148,7 +148,16 @@ def test_merge_into_itself_is_422_and_changes_nothing(lenient_client, rows, crea
         f"merging a team into itself answered {itself.status_code}: it must be a 422 "
         "(merge_team in main.py checks it before changing anything)"
     )
-    assert itself.json() == {"detail": "A team cannot merge into itself"}
+    error = {
+        "type": "value_error",
+        "loc": ["query", "into"],
+        "msg": "A team cannot merge into itself",
+    }
+    assert itself.json() == {"detail": [error]}, (
+        f"merging a team into itself answered {itself.json()}: a 422 the app raises has "
+        f"FastAPI's own shape, {{'detail': [{error}]}}: raise it with invalid() in merge_team "
+        "(main.py)"
+    )
     assert team_of_each_hero(rows) == before and len(rows("team")) == 2, (
         "a merge into itself must change nothing"
     )

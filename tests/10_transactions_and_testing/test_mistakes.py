@@ -1,13 +1,19 @@
 """Lesson 10's common mistakes, each reproduced for real, then the lesson's way.
 
 M1 a repository method that commits, M2 catching IntegrityError without a rollback, M3
-the lost update without a version column. Tests that check what other connections see
-use ``committing_client`` and ``rows`` (a separate connection).
+the lost update without a version column, M4 a deferred BEGIN on SQLite that reads and then
+cannot get the write lock, M5 rows locked in different orders, a deadlock. Tests that check
+what other connections see use ``committing_client`` and ``rows`` (a separate connection);
+the races use real threads, each request or session on a connection of its own.
 """
 
+import sqlite3
+import threading
+import time
+
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, PendingRollbackError
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import registry
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -200,3 +206,230 @@ def test_m3_stale_data_error_inside_a_request_is_answered_409(
     assert response.status_code == 409
     assert response.json() == {"detail": migrated.main.STALE_HERO}
     assert client.get("/heroes/1").json()["age"] is None
+
+
+# ---------------------------------------------------------------- M4
+
+LOCKED = (
+    "(sqlite3.OperationalError) database is locked\n"
+    "[SQL: UPDATE hero SET age=?, version_id=? WHERE hero.id = ? AND hero.version_id = ?]"
+)
+
+
+def one_hero(migrated):
+    from sqlmodel import Session
+
+    with Session(migrated.database.engine) as setup, setup.begin():
+        setup.add(migrated.models.Hero(name="Deadpond", secret_name="Dive Wilson"))
+
+
+@pytest.mark.sqlite_only
+def test_m4_a_transaction_that_read_first_cannot_wait_and_fails_with_database_is_locked(
+    migrated, rows
+):
+    from sqlmodel import Session
+
+    Hero, engine = migrated.models.Hero, migrated.database.engine
+    one_hero(migrated)
+    # Plain sessions: a plain BEGIN, deferred, as before the unit of work asked for more.
+    alice, bob = Session(engine), Session(engine)
+    try:
+        hero_a, hero_b = alice.get(Hero, 1), bob.get(Hero, 1)  # both read: two read locks
+        hero_a.age = 30
+        alice.flush()  # Alice's UPDATE takes the one write lock
+        hero_b.age = 40
+        started = time.monotonic()
+        with pytest.raises(OperationalError) as caught:
+            bob.flush()  # Bob has read: SQLite will not let him wait for the write lock
+        waited = time.monotonic() - started
+        bob.rollback()
+        alice.commit()
+    finally:
+        alice.close()
+        bob.close()
+    assert str(caught.value).startswith(LOCKED)
+    assert caught.value.orig.sqlite_errorname == "SQLITE_BUSY"
+    assert waited < 1, waited  # the driver's 5-second busy timeout never applied
+    assert rows("hero")[0]["age"] == 30
+
+
+@pytest.mark.sqlite_only
+def test_m4_with_begin_immediate_the_second_writer_waits_then_builds_on_the_first(migrated, rows):
+    from sqlmodel import Session
+
+    UnitOfWork, engine = migrated.unit_of_work.UnitOfWork, migrated.database.engine
+    one_hero(migrated)
+    seen = {}
+
+    def bob():
+        with Session(engine) as session, UnitOfWork(session) as uow:  # waits for the lock
+            hero = uow.heroes.get(1)
+            seen["age"] = hero.age
+            uow.heroes.update(hero, {"name": "Bob's Deadpond"})
+
+    with Session(engine) as session, UnitOfWork(session) as alice:  # BEGIN IMMEDIATE
+        hero = alice.heroes.get(1)
+        waiter = threading.Thread(target=bob)
+        waiter.start()
+        time.sleep(0.3)
+        bob_waited = waiter.is_alive()
+        alice.heroes.update(hero, {"age": 30})
+    waiter.join(timeout=10)
+    assert bob_waited, "Bob's unit of work did not wait for Alice's write lock"
+    assert seen == {"age": 30}  # Bob read the hero as Alice committed it
+    [row] = rows("hero")
+    assert (row["name"], row["age"], row["version_id"]) == ("Bob's Deadpond", 30, 3)
+
+
+@pytest.mark.sqlite_only
+def test_m4_a_unit_of_work_sends_begin_immediate_and_a_read_a_plain_begin(
+    migrated, committing_client, count_statements
+):
+    def begins(log):
+        return [s for s in log.statements if s.startswith("BEGIN")]
+
+    with count_statements(migrated.database.engine) as write:
+        make_team(committing_client, "Preventers")
+    with count_statements(migrated.database.engine) as read:
+        committing_client.get("/teams/")
+    # The unit of work's transaction, then a read one: the response reloads the committed row.
+    assert begins(write) == ["BEGIN IMMEDIATE", "BEGIN"], write
+    assert begins(read) == ["BEGIN"], read
+
+
+@pytest.mark.sqlite_only
+def test_m4_a_write_lock_held_past_the_busy_timeout_is_a_503_with_retry_after(
+    migrated, db, committing_client, create_hero, rows
+):
+    create_hero(committing_client, "Deadpond", "Dive Wilson")
+    engine = migrated.database.engine
+
+    def short_busy_timeout(dbapi_connection, record):
+        dbapi_connection.execute("PRAGMA busy_timeout = 200")  # not the driver's 5 seconds
+
+    engine.dispose()
+    event.listen(engine, "connect", short_busy_timeout)
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # someone else holds the write lock, and keeps it
+        response = committing_client.patch("/heroes/1", json={"age": 30})
+    finally:
+        other.rollback()
+        other.close()
+        event.remove(engine, "connect", short_busy_timeout)
+        engine.dispose()
+    assert (response.status_code, response.headers.get("Retry-After")) == (503, "1")
+    assert response.json() == {"detail": "Another request held what this one needed. Retry soon."}
+    assert rows("hero")[0]["age"] is None
+
+
+# ---------------------------------------------------------------- M5
+
+
+def two_heroes(migrated):
+    from sqlmodel import Session
+
+    Hero = migrated.models.Hero
+    with Session(migrated.database.engine) as setup, setup.begin():
+        setup.add(Hero(name="Deadpond", secret_name="Dive Wilson"))
+        setup.add(Hero(name="Rusty-Man", secret_name="Tommy Sharp"))
+
+
+@pytest.mark.postgres_only
+def test_m5_two_transactions_locking_rows_in_opposite_orders_deadlock(migrated):
+    import psycopg
+    from sqlmodel import Session, select
+
+    Hero, engine = migrated.models.Hero, migrated.database.engine
+    two_heroes(migrated)
+    both_hold_one = threading.Barrier(2, timeout=5)
+    errors = {}
+
+    def lock_one_by_one(order):
+        session = Session(engine)
+        try:
+            with session.begin():
+                for n, hero_id in enumerate(order):
+                    if n == 1:
+                        both_hold_one.wait()  # each holds its first hero, wants the other's
+                    session.exec(select(Hero).where(Hero.id == hero_id).with_for_update()).one()
+        except OperationalError as exc:
+            errors[tuple(order)] = exc
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=lock_one_by_one, args=(o,)) for o in ([1, 2], [2, 1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    [error] = errors.values()  # PostgreSQL aborted one of the two; the other one went on
+    assert isinstance(error.orig, psycopg.errors.DeadlockDetected)
+    assert str(error).startswith("(psycopg.errors.DeadlockDetected) deadlock detected\nDETAIL:")
+    assert "while locking tuple" in str(error) and 'in relation "hero"' in str(error)
+    assert "WHERE hero.id = %(id_1)s::INTEGER FOR UPDATE]" in str(error)
+
+
+@pytest.mark.postgres_only
+def test_m5_locking_every_row_in_id_order_in_one_statement_makes_the_other_wait(
+    migrated, count_statements, rows
+):
+    from sqlmodel import Session
+
+    UnitOfWork, engine = migrated.unit_of_work.UnitOfWork, migrated.database.engine
+    two_heroes(migrated)
+    seen = {}
+
+    def other_order():
+        with Session(engine) as session, UnitOfWork(session) as uow:
+            seen["versions"] = [h.version_id for h in uow.heroes.lock([2, 1])]  # waits
+
+    with count_statements(engine) as log:
+        with Session(engine) as session, UnitOfWork(session) as uow:
+            heroes = uow.heroes.lock([1, 2])
+            waiter = threading.Thread(target=other_order)
+            waiter.start()
+            time.sleep(0.3)
+            other_waited = waiter.is_alive()
+            for hero in heroes:
+                uow.heroes.update(hero, {"age": 30})
+        waiter.join(timeout=10)
+    assert other_waited, "the second transaction did not wait for the first one's locks"
+    assert seen == {"versions": [2, 2]}  # no deadlock: it got both rows, as committed
+    locking = [s for s in log.statements if s.endswith("FOR UPDATE")]
+    assert len(locking) == 2 and all("ORDER BY hero.id FOR UPDATE" in s for s in locking), log
+
+
+@pytest.mark.postgres_only
+def test_m5_a_deadlock_that_still_happens_is_a_503_with_retry_after(
+    migrated, committing_client, create_hero, send_at_once, rows, monkeypatch
+):
+    from sqlmodel import select
+
+    client = committing_client
+    a, b, c = make_team(client, "Preventers"), make_team(client, "Z-Force"), make_team(client, "X")
+    for name in ("Deadpond", "Rusty-Man"):
+        create_hero(client, name, "x", team_id=a["id"])
+    both_hold_one = threading.Barrier(2, timeout=5)
+
+    def lock_one_by_one(self, hero_ids):  # the mistake: each hero locked in the client's order
+        heroes = []
+        for n, hero_id in enumerate(hero_ids):
+            if n == 1:
+                both_hold_one.wait()
+            statement = select(migrated.models.Hero).where(migrated.models.Hero.id == hero_id)
+            heroes.append(self.session.exec(statement.with_for_update()).one())
+        return heroes
+
+    monkeypatch.setattr(migrated.repositories.HeroRepository, "lock", lock_one_by_one)
+    transfers = [(b, [1, 2]), (c, [2, 1])]
+    requests = [
+        ("POST", f"/teams/{a['id']}/transfer", {"hero_ids": ids, "to_team_id": to["id"]})
+        for to, ids in transfers
+    ]
+    responses = send_at_once(requests)
+    assert sorted(r.status_code for r in responses) == [200, 503], [r.text for r in responses]
+    [refused] = [r for r in responses if r.status_code == 503]
+    assert refused.headers["Retry-After"] == "1"
+    [winner] = [to for (to, _), r in zip(transfers, responses, strict=True) if r.status_code == 200]
+    assert [(h["team_id"], h["version_id"]) for h in rows("hero")] == [(winner["id"], 2)] * 2

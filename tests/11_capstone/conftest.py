@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import io
 import logging.config
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import make_url
 
 
 class Migrations:
@@ -100,3 +103,71 @@ async def raw_client(migrated: Migrations, app: Any) -> AsyncIterator[httpx.Asyn
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ac:
             yield ac
+
+
+class Server:
+    """The test's own PostgreSQL role, seen from a superuser connection (lesson 08's)."""
+
+    BACKENDS = "SELECT pid FROM pg_stat_activity WHERE usename = %s"
+
+    def __init__(self, db: Any) -> None:
+        self.role = make_url(db.url).username
+        self.dsn = make_url(db.admin_url).set(drivername="postgresql")
+
+    def _run(self, statement: Any, *params: Any) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.dsn.render_as_string(hide_password=False)) as conn:
+            conn.autocommit = True
+            cursor = conn.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def backends(self) -> set[int]:
+        return {pid for (pid,) in self._run(self.BACKENDS, self.role)}
+
+    def terminate_backends(self) -> None:
+        """What a server restart or a failover does: close every connection of this role."""
+        killed = self.backends()
+        self._run(f"SELECT pg_terminate_backend(pid) FROM ({self.BACKENDS}) AS b", self.role)
+        deadline = time.monotonic() + 10
+        while self.backends() & killed:
+            assert time.monotonic() < deadline, "pg_terminate_backend did not end them"
+            time.sleep(0.02)
+
+    def login(self, allowed: bool) -> None:
+        from psycopg import sql
+
+        option = sql.SQL("LOGIN" if allowed else "NOLOGIN")
+        self._run(sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(self.role), option))
+
+
+@pytest.fixture
+def server(db: Any) -> Server:
+    assert db.backend == "postgresql", "mark the test @pytest.mark.postgres_only"
+    return Server(db)
+
+
+@pytest.fixture
+def lose_the_connection_during(lesson: Any, server: Server) -> Callable[[str], Any]:
+    """``with lose_the_connection_during("UPDATE"):`` the server ends this test's connections
+    just before the first statement starting so is sent, as a restart or a failover does to
+    a request in flight (lesson 08). PostgreSQL only."""
+    engine = lesson.module("app.core.db").engine.sync_engine
+
+    @contextmanager
+    def during(verb: str) -> Iterator[None]:
+        dropped: list[bool] = []
+
+        def drop(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith(verb) and not dropped:
+                dropped.append(True)
+                server.terminate_backends()
+
+        event.listen(engine, "before_cursor_execute", drop)
+        try:
+            yield
+        finally:
+            event.remove(engine, "before_cursor_execute", drop)
+        assert dropped, f"no {verb} statement was sent"
+
+    return during

@@ -7,7 +7,10 @@ create_all(), on SQLite and on PostgreSQL alike.
 from __future__ import annotations
 
 import asyncio
+import json
 
+import httpx
+import jsonschema
 import pytest
 from sqlalchemy import text
 
@@ -301,3 +304,179 @@ async def test_the_app_refuses_to_start_before_alembic_upgrade_head(app, lesson)
             pass  # pragma: no cover
     # The lifespan disposed the engine on the way out: nothing left pooled.
     assert lesson.module("app.core.db").engine.pool.checkedin() == 0
+
+
+# ------------------------------------------------------------------------- a lost database: 503
+
+LOST = {"detail": "The connection to the database was lost. Retry soon."}
+UNAVAILABLE = {"detail": "The database is unavailable"}
+
+
+@pytest.mark.postgres_only
+async def test_a_connection_lost_during_a_request_is_a_503_with_retry_after(
+    async_client, create_hero, lose_the_connection_during
+):
+    hero = await create_hero(async_client, "Deadpond", age=30)
+    with lose_the_connection_during("UPDATE"):
+        response = await async_client.patch(f"/heroes/{hero['id']}", json={"age": 31})
+    assert (response.status_code, response.json()) == (503, LOST)
+    assert response.headers["Retry-After"] == "1"
+    # The transaction died with the connection, and the same request sent again succeeds.
+    assert (await async_client.get(f"/heroes/{hero['id']}")).json()["age"] == 30
+    retry = await async_client.patch(f"/heroes/{hero['id']}", json={"age": 31})
+    assert (retry.status_code, retry.json()["age"]) == (200, 31)
+
+
+@pytest.mark.postgres_only
+async def test_health_is_503_while_the_server_refuses_us_and_200_once_it_accepts(
+    async_client, server
+):
+    assert (await async_client.get("/health")).status_code == 200
+    server.login(allowed=False)
+    server.terminate_backends()
+    try:
+        response = await async_client.get("/health")
+    finally:
+        server.login(allowed=True)
+    assert (response.status_code, response.json()) == (503, UNAVAILABLE)
+    assert response.headers["Retry-After"] == "1"
+    assert (await async_client.get("/health")).json() == {"status": "ok"}
+
+
+@pytest.mark.lesson_env(DATABASE_URL="postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
+async def test_health_is_503_when_nothing_listens_where_the_database_should_be(app, caplog):
+    # No lifespan: its schema check could not start the app on this URL at all.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/health")
+    assert (response.status_code, response.json()) == (503, UNAVAILABLE)
+    assert response.headers["Retry-After"] == "1"
+    assert "health check failed: [Errno 111] Connect call failed" in caplog.text
+
+
+# ------------------------------------------------------------------------- hostile input
+
+JSON = {"content-type": "application/json"}
+HERO = {"name": "Rusty-Man", "secret_name": "Tommy Sharp"}
+TEAM = {"name": "Z-Force", "headquarters": "Sister Margaret's Bar"}
+# (method, url, body, loc): "@" in body marks the field the hostile value goes in.
+NUMBER_FIELDS = [
+    *(("POST", "/heroes/", {**HERO, f: "@"}, ["body", f]) for f in ("age", "team_id")),
+    *(("PATCH", "/heroes/1", {f: "@"}, ["body", f]) for f in ("age", "team_id")),
+]
+STRING_FIELDS = [
+    *(("POST", "/heroes/", {**HERO, f: "@"}, ["body", f]) for f in ("name", "secret_name")),
+    *(("PATCH", "/heroes/1", {f: "@"}, ["body", f]) for f in ("name", "secret_name")),
+    *(("POST", "/teams/", {**TEAM, f: "@"}, ["body", f]) for f in ("name", "headquarters")),
+    *(("PATCH", "/teams/1", {f: "@"}, ["body", f]) for f in ("name", "headquarters")),
+]
+# JSON text Python's json module reads as a float that is not finite, and what 422 echoes.
+NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "inf"}
+
+
+def raw_json(body, literal):
+    """body as JSON text with "@" replaced by literal (httpx refuses to encode NaN)."""
+    return json.dumps(body).replace('"@"', literal).encode()
+
+
+async def everything(client):
+    return (await client.get("/heroes/")).json(), (await client.get("/teams/")).json()
+
+
+async def test_a_number_that_is_not_finite_is_a_422_naming_the_field_and_stores_nothing(
+    raw_client, create_hero, create_team
+):
+    await create_team(raw_client, "Preventers")
+    await create_hero(raw_client, "Deadpond", team_id=1)
+    before = await everything(raw_client)
+    for method, url, body, loc in NUMBER_FIELDS:
+        for literal, echoed in NOT_FINITE.items():
+            content = raw_json(body, literal)
+            response = await raw_client.request(method, url, content=content, headers=JSON)
+            assert response.status_code == 422, (method, url, content, response.text)
+            [error] = response.json()["detail"]
+            assert (error["loc"], error["input"]) == (loc, echoed), error
+    assert await everything(raw_client) == before
+
+
+async def test_a_lone_surrogate_in_any_string_field_is_a_422_naming_it_and_stores_nothing(
+    raw_client, create_hero, create_team
+):
+    await create_team(raw_client, "Preventers")
+    await create_hero(raw_client, "Deadpond")
+    before = await everything(raw_client)
+    for method, url, body, loc in STRING_FIELDS:
+        content = raw_json(body, '"\\ud800x"')  # JSON's escape for a lone surrogate
+        response = await raw_client.request(method, url, content=content, headers=JSON)
+        assert response.status_code == 422, (method, url, content, response.text)
+        [error] = response.json()["detail"]
+        assert (error["loc"], error["type"]) == (loc, "string_unicode"), error
+        assert error["input"] == "\\ud800x"  # echoed escaped, so UTF-8 can carry it
+    assert await everything(raw_client) == before
+
+
+async def test_a_surrogate_in_the_query_string_arrives_as_replacement_characters(raw_client):
+    # A URL carries bytes: the surrogate's would-be UTF-8 bytes are decoded as U+FFFD.
+    response = await raw_client.get("/heroes/?offset=%ED%A0%80")
+    [error] = response.json()["detail"]
+    assert (response.status_code, error["loc"], error["input"]) == (
+        422,
+        ["query", "offset"],
+        "\ufffd" * 3,
+    )
+
+
+# ------------------------------------------------------------------------- declared errors
+
+
+async def test_an_unknown_team_is_a_422_shaped_like_fastapis_own(async_client):
+    response = await async_client.post("/heroes/", json={**HERO, "team_id": 42})
+    assert response.status_code == 422
+    error = {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 42 does not exist"}
+    assert response.json() == {"detail": [error]}
+    spec = (await async_client.get("/openapi.json")).json()
+    published = spec["paths"]["/heroes/"]["post"]["responses"]["422"]["content"]
+    schema = {**published["application/json"]["schema"], "components": spec["components"]}
+    jsonschema.validate(response.json(), schema)  # the schema the route publishes for 422
+
+
+# The routes outside the exercises, and what each can answer.
+DECLARED = {
+    ("POST", "/heroes/"): ["200", "400", "409", "422"],
+    ("GET", "/heroes/"): ["200", "422"],
+    ("GET", "/heroes/{hero_id}"): ["200", "404", "422"],
+    ("PATCH", "/heroes/{hero_id}"): ["200", "400", "404", "409", "422"],
+    ("DELETE", "/heroes/{hero_id}"): ["200", "404", "409", "422"],
+    ("POST", "/teams/"): ["200", "400", "409", "422"],
+    ("GET", "/teams/"): ["200", "422"],
+    ("GET", "/teams/{team_id}"): ["200", "404", "422"],
+    ("PATCH", "/teams/{team_id}"): ["200", "400", "404", "409", "422"],
+    ("DELETE", "/teams/{team_id}"): ["200", "404", "409", "422"],
+    ("GET", "/teams/{team_id}/heroes"): ["200", "404", "422"],
+    ("GET", "/health"): ["200", "503"],
+}
+EXERCISE_ROUTES = {("POST", "/heroes/{hero_id}/birthday")}
+
+
+async def test_openapi_declares_every_status_each_route_answers(async_client):
+    spec = (await async_client.get("/openapi.json")).json()
+    routes = {
+        (method.upper(), path): sorted(operation["responses"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if (method.upper(), path) not in EXERCISE_ROUTES
+    }
+    assert routes == DECLARED
+
+
+async def test_openapi_gives_every_error_a_body_model(async_client):
+    spec = (await async_client.get("/openapi.json")).json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status == "200":
+                    continue
+                model = "HTTPValidationError" if status == "422" else "Message"
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": f"#/components/schemas/{model}"}, (method, path, status)
+                assert response["description"], (method, path, status)

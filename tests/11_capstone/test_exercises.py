@@ -277,7 +277,12 @@ async def test_a_birthday_of_an_unknown_hero_is_404_and_of_an_unknown_age_422(as
         f"a birthday of a hero whose age is unknown answered {response.status_code}: it is "
         f"a 422 ({ROUTES})"
     )
-    assert response.json() == {"detail": "The hero's age is unknown"}
+    error = {"type": "value_error", "loc": ["path", "hero_id"], "msg": "The hero's age is unknown"}
+    assert response.json() == {"detail": [error]}, (
+        f"the 422 for an unknown age answered {response.json()}: a 422 the app raises has "
+        f"FastAPI's own shape, {{'detail': [{error}]}}: raise it with invalid() from "
+        f"app/api/deps.py ({ROUTES})"
+    )
 
 
 @pytest.mark.exercise(3)

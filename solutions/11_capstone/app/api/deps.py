@@ -1,9 +1,11 @@
-"""Dependencies shared by the routes: one session per request, and the id path parameter."""
+"""What the routes share: one session per request, the id and paging parameters, and the
+shapes of the errors they answer (Message, and invalid() for a 422 the app raises)."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query
+from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import SessionLocal
@@ -30,6 +32,25 @@ Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 # Pagination, the same on every list: offset from 0, at most 100 rows a page.
 Offset = Annotated[int, Query(ge=0, le=INT_MAX)]
 Limit = Annotated[int, Query(ge=0, le=100)]
+
+
+class Message(BaseModel):
+    detail: str
+
+
+def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
+    """A 422 raised by the app, shaped like FastAPI's own (HTTPValidationError)."""
+    return HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg}]
+    )
+
+
+# The errors the routes answer, for their OpenAPI `responses` (each with a Message body).
+Responses = dict[int | str, dict[str, Any]]
+BAD_BODY: Responses = {400: {"model": Message, "description": "The body is not UTF-8 JSON"}}
+NO_HERO: Responses = {404: {"model": Message, "description": "No hero has this id"}}
+NO_TEAM: Responses = {404: {"model": Message, "description": "No team has this id"}}
+NAME_TAKEN: Responses = {409: {"model": Message, "description": "The name is taken"}}
 
 
 # What a client that lost the race is told: read the hero again, then decide (lesson 10).

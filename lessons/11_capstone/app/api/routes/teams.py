@@ -5,7 +5,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
-from app.api.deps import Id, Limit, Offset, SessionDep, name_taken
+from app.api.deps import (
+    BAD_BODY,
+    NAME_TAKEN,
+    NO_TEAM,
+    Id,
+    Limit,
+    Message,
+    Offset,
+    SessionDep,
+    name_taken,
+)
 from app.models import (
     Hero,
     HeroPublic,
@@ -26,7 +36,7 @@ async def get_team_or_404(session: AsyncSession, team_id: int, with_heroes: bool
     return team
 
 
-@router.post("/", response_model=TeamPublic)
+@router.post("/", response_model=TeamPublic, responses={**BAD_BODY, **NAME_TAKEN})
 async def create_team(team: TeamCreate, session: SessionDep) -> Team:
     try:
         return await crud.create_team(session=session, team=team)
@@ -39,12 +49,14 @@ async def read_teams(session: SessionDep, offset: Offset = 0, limit: Limit = 100
     return list(await crud.get_teams(session=session, offset=offset, limit=limit))
 
 
-@router.get("/{team_id}", response_model=TeamPublicWithHeroes)
+@router.get("/{team_id}", response_model=TeamPublicWithHeroes, responses=NO_TEAM)
 async def read_team(team_id: Id, session: SessionDep) -> Team:
     return await get_team_or_404(session, team_id, with_heroes=True)
 
 
-@router.patch("/{team_id}", response_model=TeamPublic)
+@router.patch(
+    "/{team_id}", response_model=TeamPublic, responses={**BAD_BODY, **NO_TEAM, **NAME_TAKEN}
+)
 async def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
     db_team = await get_team_or_404(session, team_id)
     try:
@@ -53,13 +65,19 @@ async def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Tea
         raise await name_taken(session, team.name or "", "team") from None
 
 
-@router.delete("/{team_id}")
+@router.delete(
+    "/{team_id}",
+    responses={
+        **NO_TEAM,
+        409: {"model": Message, "description": "One of its heroes changed meanwhile"},
+    },
+)
 async def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
     await crud.delete_team(session=session, team=await get_team_or_404(session, team_id))
     return {"ok": True}
 
 
-@router.get("/{team_id}/heroes", response_model=list[HeroPublic])
+@router.get("/{team_id}/heroes", response_model=list[HeroPublic], responses=NO_TEAM)
 async def read_team_heroes(
     team_id: Id, session: SessionDep, offset: Offset = 0, limit: Limit = 100
 ) -> list[Hero]:

@@ -6,11 +6,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
 from app.api.deps import (
+    BAD_BODY,
+    NAME_TAKEN,
+    NO_HERO,
     STALE_HERO,  # noqa: F401  (unused until you write exercise 2)
     Id,
     Limit,
+    Message,
     Offset,
     SessionDep,
+    invalid,
     name_taken,
 )
 from app.models import Hero, HeroCreate, HeroPublic, HeroPublicWithTeam, HeroUpdate
@@ -28,10 +33,10 @@ async def get_hero_or_404(session: AsyncSession, hero_id: int, with_team: bool =
 async def check_team_exists(session: AsyncSession, team_id: int | None) -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and await crud.get_team(session=session, team_id=team_id) is None:
-        raise HTTPException(status_code=422, detail=f"Team {team_id} does not exist")
+        raise invalid(("body", "team_id"), f"Team {team_id} does not exist")
 
 
-@router.post("/", response_model=HeroPublic)
+@router.post("/", response_model=HeroPublic, responses={**BAD_BODY, **NAME_TAKEN})
 async def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
     await check_team_exists(session, hero.team_id)
     try:
@@ -45,12 +50,20 @@ async def read_heroes(session: SessionDep, offset: Offset = 0, limit: Limit = 10
     return list(await crud.get_heroes(session=session, offset=offset, limit=limit))
 
 
-@router.get("/{hero_id}", response_model=HeroPublicWithTeam)
+@router.get("/{hero_id}", response_model=HeroPublicWithTeam, responses=NO_HERO)
 async def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     return await get_hero_or_404(session, hero_id, with_team=True)
 
 
-@router.patch("/{hero_id}", response_model=HeroPublic)
+@router.patch(
+    "/{hero_id}",
+    response_model=HeroPublic,
+    responses={
+        **BAD_BODY,
+        **NO_HERO,
+        409: {"model": Message, "description": "The name is taken, or the hero has changed"},
+    },
+)
 async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = await get_hero_or_404(session, hero_id)
     # >>> exercise 2
@@ -63,18 +76,24 @@ async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Her
         raise await name_taken(session, hero.name or "", "hero") from None
 
 
-@router.delete("/{hero_id}")
+@router.delete(
+    "/{hero_id}",
+    responses={
+        **NO_HERO,
+        409: {"model": Message, "description": "The hero changed while it was deleted"},
+    },
+)
 async def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     await crud.delete_hero(session=session, hero=await get_hero_or_404(session, hero_id))
     return {"ok": True}
 
 
 # >>> exercise 3
-@router.post("/{hero_id}/birthday", response_model=HeroPublic)
+@router.post("/{hero_id}/birthday", response_model=HeroPublic, responses=NO_HERO)
 async def celebrate_birthday(hero_id: Id, session: SessionDep) -> Hero:
     hero = await get_hero_or_404(session, hero_id)
     if hero.age is None:
-        raise HTTPException(status_code=422, detail="The hero's age is unknown")
+        raise invalid(("path", "hero_id"), "The hero's age is unknown")
     return await crud.celebrate_birthday(session=session, hero=hero)
 
 
