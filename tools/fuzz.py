@@ -116,6 +116,7 @@ def fuzz_lesson(
                     subprocess.run(
                         cmd, stdout=out, stderr=subprocess.STDOUT, timeout=max_time + 120,
                         env={**os.environ, "NO_COLOR": "1"},
+                        cwd=tmp,  # schemathesis keeps a .schemathesis/ cache where it runs
                     )  # fmt: skip
         except serve.ServeError as exc:
             result.problem = f"could not be served: {str(exc)[:500]}"
