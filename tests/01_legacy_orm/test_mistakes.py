@@ -33,7 +33,9 @@ def shared_session_app(lesson, app):
     app.dependency_overrides[lesson.main.get_db] = lambda: shared
     yield app
     app.dependency_overrides.clear()
-    shared.close()
+    # The app's shutdown disposed of the pool this session's connection came from, so
+    # close() would hand it back to a pool nobody closes: close the connection itself.
+    shared.invalidate()
 
 
 def test_m1_one_shared_session_fails_every_request_after_one_error(shared_session_app, db):
@@ -199,3 +201,41 @@ def test_m3_the_client_sees_a_bare_500(lesson, create_hero):
         response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "x"})
     assert response.status_code == 500
     assert response.text == "Internal Server Error"
+
+
+def test_m3_a_rename_to_a_taken_name_is_an_unhandled_integrity_error_too(client, db, create_hero):
+    create_hero(client, "Deadpond")
+    hero = create_hero(client, "Rusty-Man")
+    with pytest.raises(IntegrityError, match=duplicate_name_fragment(db)):
+        client.patch(f"/heroes/{hero['id']}", json={"name": "Deadpond"})
+
+
+# ---------------------------------------------------------------- M4: a 422 that becomes a 500
+
+NAN_AGE = b'{"name": "Deadpond", "secret_name": "Dive Wilson", "age": NaN}'
+SURROGATE_NAME = b'{"name": "Dead\\ud800pond", "secret_name": "Dive Wilson"}'
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_m4_a_number_json_cannot_carry_is_a_422_that_cannot_be_sent(client, number):
+    body = NAN_AGE.replace(b"NaN", number.encode())
+    with pytest.raises(ValueError, match="^Out of range float values are not JSON compliant$"):
+        client.post("/heroes/", content=body, headers=JSON)
+
+
+def test_m4_a_lone_surrogate_in_a_name_is_a_422_that_cannot_be_sent(client):
+    with pytest.raises(
+        UnicodeEncodeError,
+        match=r"^'utf-8' codec can't encode character '\\ud800' in position 156: "
+        "surrogates not allowed$",
+    ):
+        client.post("/heroes/", content=SURROGATE_NAME, headers=JSON)
+
+
+@pytest.mark.parametrize("body", [NAN_AGE, SURROGATE_NAME], ids=["nan", "surrogate"])
+def test_m4_the_client_sees_a_bare_500_and_nothing_is_stored(lesson, body):
+    with TestClient(lesson.app, raise_server_exceptions=False) as client:
+        response = client.post("/heroes/", content=body, headers=JSON)
+        assert (response.status_code, response.text) == (500, "Internal Server Error")
+        assert client.get("/heroes/").json() == []

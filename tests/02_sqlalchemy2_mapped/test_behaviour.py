@@ -1,9 +1,11 @@
 """Lesson 02: what the README says the SQLAlchemy 2.0 app does, one claim per test."""
 
+import math
 import warnings
 
+import jsonschema
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DataError
 
@@ -239,6 +241,160 @@ def test_paging_out_of_range_is_422(client, params):
     assert response.json()["detail"][0]["loc"] == ["query", next(iter(params))]
 
 
+# ---------------------------------------------------------------- a 422 can always be sent
+
+# Python's json module reads NaN, Infinity and -Infinity, and 1e400 as float('inf'): the
+# field refuses them, and the 422 echoes them back as strings (mistake M4).
+UNSENDABLE_NUMBERS = [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"), ("1e400", "inf")]
+JSON = {"content-type": "application/json"}
+
+
+def stored_heroes(db) -> list[tuple]:
+    """Every stored hero, read through a connection of the test's own."""
+    with db.engine().connect() as conn:
+        return [tuple(row) for row in conn.execute(text("SELECT * FROM hero ORDER BY id"))]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("number", "echoed"), UNSENDABLE_NUMBERS)
+async def test_a_number_json_cannot_carry_in_age_is_422_echoed_as_a_string(
+    raw_client, db, number, echoed
+):
+    body = f'{{"name": "Deadpond", "secret_name": "Dive Wilson", "age": {number}}}'
+    response = await raw_client.post("/heroes/", content=body.encode(), headers=JSON)
+    assert (response.status_code, response.json()["detail"], stored_heroes(db)) == (
+        422,
+        [
+            {
+                "type": "finite_number",
+                "loc": ["body", "age"],
+                "msg": "Input should be a finite number",
+                "input": echoed,
+            }
+        ],
+        [],
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("number", "echoed"), UNSENDABLE_NUMBERS)
+async def test_a_number_json_cannot_carry_in_a_patch_is_422_and_changes_nothing(
+    raw_client, db, create_hero, number, echoed
+):
+    hero = await create_hero(raw_client, "Deadpond", age=48)
+    before = stored_heroes(db)
+    body = f'{{"age": {number}}}'.encode()
+    response = await raw_client.patch(f"/heroes/{hero['id']}", content=body, headers=JSON)
+    assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, ["body", "age"])
+    assert (response.json()["detail"][0]["input"], stored_heroes(db)) == (echoed, before)
+
+
+SURROGATE_ERROR = {
+    "type": "string_unicode",
+    "msg": "Input should be a valid string, unable to parse raw data as a unicode string",
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("field", ["name", "secret_name"])
+async def test_a_lone_surrogate_in_a_string_field_is_422_naming_it(raw_client, db, field):
+    fields = {"name": '"Deadpond"', "secret_name": '"Dive Wilson"', field: '"Dead\\ud800pond"'}
+    body = "{" + ", ".join(f'"{key}": {value}' for key, value in fields.items()) + "}"
+    response = await raw_client.post("/heroes/", content=body.encode(), headers=JSON)
+    assert (response.status_code, response.json()["detail"], stored_heroes(db)) == (
+        422,
+        [{**SURROGATE_ERROR, "loc": ["body", field], "input": "Dead\\ud800pond"}],
+        [],
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("field", ["name", "secret_name"])
+async def test_a_lone_surrogate_in_a_patch_is_422_naming_it_and_changes_nothing(
+    raw_client, db, create_hero, field
+):
+    hero = await create_hero(raw_client, "Deadpond")
+    before = stored_heroes(db)
+    body = f'{{"{field}": "Dead\\udfffpond"}}'.encode()
+    response = await raw_client.patch(f"/heroes/{hero['id']}", content=body, headers=JSON)
+    assert (response.status_code, response.json()["detail"], stored_heroes(db)) == (
+        422,
+        [{**SURROGATE_ERROR, "loc": ["body", field], "input": "Dead\\udfffpond"}],
+        before,
+    )
+
+
+@pytest.mark.anyio
+async def test_a_lone_surrogate_in_the_query_string_arrives_as_replacement_characters(
+    raw_client, create_hero
+):
+    replaced = await create_hero(raw_client, "\ufffd\ufffd\ufffd")
+    # %ED%A0%80 is "\ud800" encoded as UTF-8 would, if it could: not valid UTF-8, so the
+    # server decodes it as three U+FFFD replacement characters, and q finds that name.
+    response = await raw_client.get("/heroes/?q=%ED%A0%80")
+    assert (response.status_code, response.json()) == (200, [replaced])
+
+
+def test_json_safe_makes_what_json_and_utf8_cannot_carry_sendable(lesson):
+    unsendable = {"age": [math.nan, math.inf, -math.inf], "Dead\ud800pond": ("x\udfff",)}
+    assert lesson.main.json_safe(unsendable) == {
+        "age": ["nan", "inf", "-inf"],
+        "Dead\\ud800pond": ["x\\udfff"],
+    }
+
+
+@pytest.mark.anyio
+async def test_a_body_that_is_not_utf8_is_the_declared_400(raw_client):
+    response = await raw_client.post("/heroes/", content=b'{"name": "\xff"}', headers=JSON)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": "There was an error parsing the body"},
+    )
+
+
+# ---------------------------------------------------------------- errors are declared
+
+
+def test_openapi_declares_every_status_each_route_answers(client):
+    spec = client.get("/openapi.json").json()
+    declared = {
+        f"{method.upper()} {path}": sorted(operation["responses"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert declared == {
+        "POST /heroes/": ["200", "400", "409", "422"],
+        "GET /heroes/": ["200", "422"],
+        "GET /heroes/{hero_id}": ["200", "404", "422"],
+        "PATCH /heroes/{hero_id}": ["200", "400", "404", "409", "422"],
+        "DELETE /heroes/{hero_id}": ["200", "404", "422"],
+    }
+
+
+def test_every_declared_error_but_422_has_the_message_model(client):
+    spec = client.get("/openapi.json").json()
+    models = {
+        f"{method.upper()} {path} {status}": response["content"]["application/json"]["schema"]
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status not in ("200", "422")
+    }
+    assert set(map(str, models.values())) == {str({"$ref": "#/components/schemas/Message"})}
+    assert spec["components"]["schemas"]["Message"]["required"] == ["detail"]
+
+
+def test_invalid_builds_a_422_that_matches_the_published_http_validation_error(client, lesson):
+    error = lesson.main.invalid(("body", "team_id"), "No team with id 1")
+    spec = client.get("/openapi.json").json()
+    schema = {"$ref": "#/components/schemas/HTTPValidationError", **spec}
+    jsonschema.validate({"detail": error.detail}, schema)  # raises if the shape is wrong
+    assert (error.status_code, error.detail) == (
+        422,
+        [{"type": "value_error", "loc": ["body", "team_id"], "msg": "No team with id 1"}],
+    )
+
+
 # ---------------------------------------------------------------- from_attributes
 
 
@@ -333,3 +489,54 @@ def test_every_request_gives_its_connection_back_to_the_pool(client, lesson, cre
     failing.post("/heroes/", json={"name": "Hero 1", "secret_name": "x"})  # 409 (500 unsolved)
     client.get("/heroes/999")  # a 404
     assert lesson.database.engine.pool.checkedout() == 0
+
+
+# ---------------------------------------------------------------- a hero deleted meanwhile
+
+CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
+
+
+def delete_through_another_connection_before_the_update(lesson, db, hero_id) -> list[bool]:
+    """Another request deletes the hero, and commits, just before the app's UPDATE."""
+    done: list[bool] = []
+
+    def another_request(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE hero") and not done:
+            done.append(True)
+            with db.engine().begin() as theirs:
+                theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero_id})
+
+    event.listen(lesson.database.engine, "before_cursor_execute", another_request)
+    return done
+
+
+@pytest.mark.anyio
+async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
+    raw_client, lesson, db, create_hero
+):
+    hero = await create_hero(raw_client, "Deadpond")
+    done = delete_through_another_connection_before_the_update(lesson, db, hero["id"])
+    response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert done, "PATCH /heroes/{id} sent no UPDATE"
+    assert (response.status_code, response.json(), stored_heroes(db)) == (
+        409,
+        CHANGED_MEANWHILE,
+        [],
+    )
+
+
+def test_without_its_handler_a_hero_deleted_before_the_update_is_a_stale_data_error(
+    client, lesson, db, create_hero
+):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm.exc import StaleDataError
+
+    hero = create_hero(client, "Deadpond")
+    delete_through_another_connection_before_the_update(lesson, db, hero["id"])
+    unhandled = TestClient(FastAPI(routes=lesson.app.router.routes))  # no exception handlers
+    with pytest.raises(
+        StaleDataError,
+        match=r"^UPDATE statement on table 'hero' expected to update 1 row\(s\); 0 were matched\.$",
+    ):
+        unhandled.patch(f"/heroes/{hero['id']}", json={"age": 30})

@@ -103,3 +103,83 @@ def test_m3_the_api_refuses_a_missing_secret_name_with_422(client):
     response = client.post("/heroes/", json={"name": "Deadpond"})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "secret_name"]
+
+
+# ---------------------------------------------------------------- M4: a 422 that becomes a 500
+
+NAN_AGE = b'{"name": "Deadpond", "secret_name": "Dive Wilson", "age": NaN}'
+SURROGATE_NAME = b'{"name": "Dead\\ud800pond", "secret_name": "Dive Wilson"}'
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture
+def default_handler_app(lesson):
+    """The lesson's own routes in an app that kept FastAPI's default 422 handler."""
+    from fastapi import FastAPI
+
+    return FastAPI(routes=lesson.app.router.routes)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_m4_the_default_handler_cannot_send_back_nan_or_an_infinity(default_handler_app, number):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(default_handler_app)
+    body = NAN_AGE.replace(b"NaN", number.encode())
+    with pytest.raises(ValueError, match="^Out of range float values are not JSON compliant$"):
+        client.post("/heroes/", content=body, headers=JSON)
+
+
+def test_m4_the_default_handler_cannot_send_back_a_lone_surrogate(default_handler_app):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(default_handler_app)
+    with pytest.raises(
+        UnicodeEncodeError,
+        match=r"^'utf-8' codec can't encode character '\\ud800' in position 156: "
+        "surrogates not allowed$",
+    ):
+        client.post("/heroes/", content=SURROGATE_NAME, headers=JSON)
+
+
+@pytest.mark.parametrize("body", [NAN_AGE, SURROGATE_NAME], ids=["nan", "surrogate"])
+def test_m4_the_client_sees_a_bare_500(default_handler_app, body):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(default_handler_app, raise_server_exceptions=False)
+    response = client.post("/heroes/", content=body, headers=JSON)
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "echoed"),
+    [(NAN_AGE, "age", "nan"), (SURROGATE_NAME, "name", "Dead\\ud800pond")],
+    ids=["nan", "surrogate"],
+)
+def test_m4_the_lessons_handler_sends_the_422(client, body, field, echoed):
+    response = client.post("/heroes/", content=body, headers=JSON)
+    assert response.status_code == 422
+    assert (response.json()["detail"][0]["loc"], response.json()["detail"][0]["input"]) == (
+        ["body", field],
+        echoed,
+    )
+
+
+def test_m4_a_str_field_without_limits_lets_a_lone_surrogate_through():
+    from pydantic import BaseModel
+
+    class Unchecked(BaseModel):
+        name: str  # no length, no pattern: nothing makes pydantic read the string as UTF-8
+
+    assert Unchecked(name="Dead\ud800pond").name == "Dead\ud800pond"
+
+
+def test_m4_the_driver_cannot_store_a_lone_surrogate(client, lesson):
+    with lesson.database.SessionLocal() as session:
+        session.add(lesson.models.Hero(name="Dead\ud800pond", secret_name="Dive Wilson"))
+        with pytest.raises(
+            UnicodeEncodeError,
+            match=r"'utf-8' codec can't encode character '\\ud800' in position 4: "
+            "surrogates not allowed",
+        ):
+            session.commit()

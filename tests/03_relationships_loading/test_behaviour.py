@@ -1,8 +1,15 @@
 """Lesson 03: what the README says the app does, each claim proven by one test."""
 
+import asyncio
+import json
+import math
+from typing import Any
+
+import anyio
+import jsonschema
 import pytest
-from sqlalchemy import event, func, inspect, select
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy import event, func, inspect, select, text
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.orm import joinedload
 
 # ---------------------------------------------------------------- the /heroes/ contract of 02
@@ -127,8 +134,9 @@ def test_an_unknown_team_id_is_422_with_a_clear_detail_and_nothing_changes(clien
     hero = create_hero(client, "Rusty-Man")
     created = client.post("/heroes/", json={"name": "X", "secret_name": "x", "team_id": 7})
     patched = client.patch(f"/heroes/{hero['id']}", json={"team_id": 7})
+    error = {"type": "value_error", "loc": ["body", "team_id"], "msg": "No team with id 7"}
     for response in (created, patched):
-        assert (response.status_code, response.json()) == (422, {"detail": "No team with id 7"})
+        assert (response.status_code, response.json()) == (422, {"detail": [error]})
     assert client.get("/heroes/").json() == [hero]
 
 
@@ -447,6 +455,320 @@ def test_query_parameters_the_database_cannot_take_are_422(client, create_hero, 
     response = client.get(path, params=params)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", next(iter(params))]
+
+
+# ---------------------------------------------------------------- a 422 can always be sent
+
+# Lesson 02's handler and limits, on every field this lesson has. Python's json module
+# reads NaN, Infinity, -Infinity, and 1e400 as float('inf'); the 422 echoes them as strings.
+UNSENDABLE_NUMBERS = [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"), ("1e400", "inf")]
+JSON = {"content-type": "application/json"}
+SURROGATE_ERROR = {
+    "type": "string_unicode",
+    "msg": "Input should be a valid string, unable to parse raw data as a unicode string",
+}
+
+
+def raw_body(body: dict[str, Any], field: str, literal: str) -> bytes:
+    """`body` as JSON text, with `literal` written as is for `field` (NaN, 1e400...)."""
+    return json.dumps({**body, field: "@@"}).replace('"@@"', literal).encode()
+
+
+def stored(db, table: str) -> list[tuple]:
+    """Every row of `table`, read through a connection of the test's own."""
+    with db.engine().connect() as conn:
+        return [tuple(row) for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
+
+
+HERO = {"name": "Deadpond", "secret_name": "Dive Wilson"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("number", "echoed"), UNSENDABLE_NUMBERS)
+@pytest.mark.parametrize("field", ["age", "team_id"])
+async def test_a_number_json_cannot_carry_is_422_echoed_as_a_string(
+    raw_client, db, field, number, echoed
+):
+    response = await raw_client.post(
+        "/heroes/", content=raw_body(HERO, field, number), headers=JSON
+    )
+    assert (response.status_code, response.json()["detail"], stored(db, "hero")) == (
+        422,
+        [
+            {
+                "type": "finite_number",
+                "loc": ["body", field],
+                "msg": "Input should be a finite number",
+                "input": echoed,
+            }
+        ],
+        [],
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("number", "echoed"), UNSENDABLE_NUMBERS)
+@pytest.mark.parametrize("field", ["age", "team_id"])
+async def test_a_number_json_cannot_carry_in_a_patch_is_422_and_changes_nothing(
+    raw_client, db, create_hero, field, number, echoed
+):
+    hero = await create_hero(raw_client, "Deadpond", age=48)
+    before = stored(db, "hero")
+    body = raw_body({}, field, number)
+    response = await raw_client.patch(f"/heroes/{hero['id']}", content=body, headers=JSON)
+    assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, ["body", field])
+    assert (response.json()["detail"][0]["input"], stored(db, "hero")) == (echoed, before)
+
+
+STRING_FIELDS = [
+    ("/heroes/", "hero", HERO, "name"),
+    ("/heroes/", "hero", HERO, "secret_name"),
+    ("/teams/", "team", {"name": "Preventers", "headquarters": "Sharp Tower"}, "name"),
+    ("/teams/", "team", {"name": "Preventers", "headquarters": "Sharp Tower"}, "headquarters"),
+    ("/powers/", "power", {"name": "Flight"}, "name"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("path", "table", "body", "field"), STRING_FIELDS)
+async def test_a_lone_surrogate_in_a_string_field_is_422_naming_it(
+    raw_client, db, path, table, body, field
+):
+    content = json.dumps({**body, field: "Dead\ud800pond"}).encode()  # written as \\ud800
+    response = await raw_client.post(path, content=content, headers=JSON)
+    assert (response.status_code, response.json()["detail"], stored(db, table)) == (
+        422,
+        [{**SURROGATE_ERROR, "loc": ["body", field], "input": "Dead\\ud800pond"}],
+        [],
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("field", ["name", "secret_name"])
+async def test_a_lone_surrogate_in_a_patch_is_422_naming_it_and_changes_nothing(
+    raw_client, db, create_hero, field
+):
+    hero = await create_hero(raw_client, "Deadpond")
+    before = stored(db, "hero")
+    content = json.dumps({field: "Dead\udfffpond"}).encode()
+    response = await raw_client.patch(f"/heroes/{hero['id']}", content=content, headers=JSON)
+    assert (response.status_code, response.json()["detail"], stored(db, "hero")) == (
+        422,
+        [{**SURROGATE_ERROR, "loc": ["body", field], "input": "Dead\\udfffpond"}],
+        before,
+    )
+
+
+@pytest.mark.anyio
+async def test_a_lone_surrogate_in_the_query_string_arrives_as_replacement_characters(
+    raw_client, create_hero
+):
+    replaced = await create_hero(raw_client, "\ufffd\ufffd\ufffd")
+    # %ED%A0%80 is "\ud800" encoded as UTF-8 would, if it could: not valid UTF-8, so the
+    # server decodes it as three U+FFFD replacement characters, and q finds that name.
+    response = await raw_client.get("/heroes/?q=%ED%A0%80")
+    assert (response.status_code, response.json()) == (200, [replaced])
+
+
+def test_json_safe_makes_what_json_and_utf8_cannot_carry_sendable(lesson):
+    unsendable = {"age": [math.nan, math.inf, -math.inf], "Dead\ud800pond": ("x\udfff",)}
+    assert lesson.main.json_safe(unsendable) == {
+        "age": ["nan", "inf", "-inf"],
+        "Dead\\ud800pond": ["x\\udfff"],
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/heroes/", "/teams/", "/powers/"])
+async def test_a_body_that_is_not_utf8_is_the_declared_400(raw_client, path):
+    response = await raw_client.post(path, content=b'{"name": "\xff"}', headers=JSON)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": "There was an error parsing the body"},
+    )
+
+
+# ---------------------------------------------------------------- errors are declared
+
+# What each route answers besides 200 and 422. The routes of exercises 1 and 2 are checked
+# by their exercise tests.
+DECLARED = {
+    "POST /heroes/": ["200", "400", "409", "422"],
+    "GET /heroes/": ["200", "422"],
+    "GET /heroes/{hero_id}": ["200", "404", "422"],
+    "PATCH /heroes/{hero_id}": ["200", "400", "404", "409", "422"],
+    "DELETE /heroes/{hero_id}": ["200", "404", "422"],
+    "POST /heroes/{hero_id}/powers/{power_id}": ["200", "404", "409", "422"],
+    "POST /teams/": ["200", "400", "409", "422"],
+    "GET /teams/": ["200", "422"],
+    "GET /teams/{team_id}": ["200", "404", "422"],
+    "DELETE /teams/{team_id}": ["200", "404", "422"],
+    "POST /powers/": ["200", "400", "409", "422"],
+    "GET /powers/": ["200", "422"],
+    "GET /powers/{power_id}": ["200", "404", "422"],
+}
+
+
+def declared_statuses(client) -> dict[str, list[str]]:
+    spec = client.get("/openapi.json").json()
+    return {
+        f"{method.upper()} {path}": sorted(operation["responses"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+def test_openapi_declares_every_status_each_route_answers(client):
+    declared = declared_statuses(client)
+    assert {route: declared.get(route) for route in DECLARED} == DECLARED
+
+
+def test_every_declared_error_but_422_has_the_message_model(client):
+    spec = client.get("/openapi.json").json()
+    models = {
+        f"{method.upper()} {path} {status}": response["content"]["application/json"]["schema"]
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status not in ("200", "422")
+    }
+    assert set(map(str, models.values())) == {str({"$ref": "#/components/schemas/Message"})}
+
+
+def test_the_apps_own_422_for_an_unknown_team_matches_the_published_schema(client):
+    response = client.post("/heroes/", json={**HERO, "team_id": 7})
+    spec = client.get("/openapi.json").json()
+    schema = {"$ref": "#/components/schemas/HTTPValidationError", **spec}
+    assert response.status_code == 422
+    jsonschema.validate(response.json(), schema)  # raises if the shape is wrong
+
+
+# ---------------------------------------------------------------- races with another request
+
+CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
+
+
+def before_the_apps(lesson, db, statement_start: str, sql: str, **params: Any) -> list[bool]:
+    """Another request runs `sql` and commits, just before the app's first statement that
+    starts with `statement_start`; the list holds True once it has."""
+    done: list[bool] = []
+
+    def another_request(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(statement_start) and not done:
+            done.append(True)
+            with db.engine().begin() as theirs:
+                theirs.execute(text(sql), params)
+
+    event.listen(lesson.database.engine, "before_cursor_execute", another_request)
+    return done
+
+
+LINK = "INSERT INTO hero_power (hero_id, power_id) VALUES (:hero, :power)"
+
+
+async def post_power(client, name: str) -> dict[str, Any]:
+    response = await client.post("/powers/", json={"name": name})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.anyio
+async def test_a_power_another_request_gave_first_is_409_and_stored_once(
+    raw_client, lesson, db, create_hero
+):
+    hero, power = (
+        await create_hero(raw_client, "Deadpond"),
+        await post_power(raw_client, "Flight"),
+    )
+    ids = {"hero": hero["id"], "power": power["id"]}
+    done = before_the_apps(lesson, db, "INSERT INTO hero_power", LINK, **ids)
+    response = await raw_client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
+    assert done, "POST /heroes/{id}/powers/{id} sent no INSERT INTO hero_power"
+    assert (response.status_code, response.json(), stored(db, "hero_power")) == (
+        409,
+        CHANGED_MEANWHILE,
+        [(hero["id"], power["id"])],
+    )
+
+
+@pytest.mark.anyio
+async def test_after_that_409_a_retry_answers_200_with_the_power(
+    raw_client, lesson, db, create_hero
+):
+    hero, power = await create_hero(raw_client, "Deadpond"), await post_power(raw_client, "Flight")
+    before_the_apps(lesson, db, "INSERT INTO hero_power", LINK, hero=hero["id"], power=power["id"])
+    path = f"/heroes/{hero['id']}/powers/{power['id']}"
+    assert (await raw_client.post(path)).status_code == 409
+    retry = await raw_client.post(path)
+    assert (retry.status_code, retry.json()) == (200, {**hero, "powers": [power]})
+
+
+@pytest.mark.anyio
+async def test_20_concurrent_requests_giving_one_power_answer_200_or_409_and_store_one_link(
+    raw_client, db, create_hero
+):
+    hero, power = (
+        await create_hero(raw_client, "Deadpond"),
+        await post_power(raw_client, "Flight"),
+    )
+    path = f"/heroes/{hero['id']}/powers/{power['id']}"
+    with anyio.fail_after(60):
+        responses = await asyncio.gather(*(raw_client.post(path) for _ in range(20)))
+    statuses = sorted(response.status_code for response in responses)
+    assert set(statuses) <= {200, 409} and 200 in statuses, statuses
+    assert stored(db, "hero_power") == [(hero["id"], power["id"])]
+
+
+@pytest.mark.anyio
+async def test_a_power_given_to_a_hero_another_request_deleted_first_is_409(
+    raw_client, lesson, db, create_hero
+):
+    hero, power = (
+        await create_hero(raw_client, "Deadpond"),
+        await post_power(raw_client, "Flight"),
+    )
+    sql = "DELETE FROM hero WHERE id = :hero"
+    done = before_the_apps(lesson, db, "INSERT INTO hero_power", sql, hero=hero["id"])
+    response = await raw_client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
+    assert done, "POST /heroes/{id}/powers/{id} sent no INSERT INTO hero_power"
+    assert (response.status_code, response.json(), stored(db, "hero_power")) == (
+        409,
+        CHANGED_MEANWHILE,
+        [],
+    )
+
+
+def test_a_power_given_twice_at_once_is_an_integrity_error_in_crud_add_power(
+    client, lesson, db, create_hero, create_power
+):
+    hero, power = create_hero(client, "Deadpond"), create_power(client, "Flight")
+    before_the_apps(lesson, db, "INSERT INTO hero_power", LINK, hero=hero["id"], power=power["id"])
+    fragment = (
+        "UNIQUE constraint failed: hero_power.hero_id, hero_power.power_id"
+        if db.backend == "sqlite"
+        else 'duplicate key value violates unique constraint "hero_power_pkey"'
+    )
+    with lesson.database.SessionLocal() as session:
+        db_hero = lesson.crud.get_hero_with_powers(session, hero["id"])
+        db_power = lesson.crud.get_power(session, power["id"])
+        with pytest.raises(IntegrityError, match=fragment):
+            lesson.crud.add_power(session, db_hero, db_power)
+
+
+@pytest.mark.anyio
+async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
+    raw_client, lesson, db, create_hero
+):
+    hero = await create_hero(raw_client, "Deadpond")
+    sql = "DELETE FROM hero WHERE id = :hero"
+    done = before_the_apps(lesson, db, "UPDATE hero", sql, hero=hero["id"])
+    response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert done, "PATCH /heroes/{id} sent no UPDATE"
+    assert (response.status_code, response.json(), stored(db, "hero")) == (
+        409,
+        CHANGED_MEANWHILE,
+        [],
+    )
 
 
 # ---------------------------------------------------------------- the SQLite connect event

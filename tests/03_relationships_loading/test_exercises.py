@@ -97,6 +97,18 @@ def test_exercise_1_one_select_of_the_heroes_through_the_link_table(
     )
 
 
+@pytest.mark.exercise(1)
+def test_exercise_1_the_route_declares_its_404(raw):
+    spec = raw.get("/openapi.json").json()
+    operation = spec["paths"].get("/powers/{power_id}/heroes", {}).get("get")
+    assert operation is not None, "add GET /powers/{power_id}/heroes in main.py"
+    declared = sorted(operation["responses"])
+    assert declared == ["200", "404", "422"], (
+        f"GET /powers/{{power_id}}/heroes declares {declared} in /openapi.json: declare its "
+        "404 in the route's responses=, with the Message model, as GET /powers/{power_id} does"
+    )
+
+
 # ---------------------------------------------------------------- exercise 2: take a power away
 
 
@@ -188,6 +200,52 @@ def test_exercise_2_a_missing_hero_or_power_is_404(raw, deadpond, path, detail):
         f"DELETE {url} answered {response.status_code} {response.text}: it should be 404 "
         f"{{'detail': '{detail}'}}, like POST /heroes/{{hero_id}}/powers/{{power_id}}"
     )
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_the_route_declares_its_404_and_409(raw):
+    spec = raw.get("/openapi.json").json()
+    operation = spec["paths"].get("/heroes/{hero_id}/powers/{power_id}", {}).get("delete")
+    assert operation is not None, "add DELETE /heroes/{hero_id}/powers/{power_id} in main.py"
+    declared = sorted(operation["responses"])
+    assert declared == ["200", "404", "409", "422"], (
+        f"DELETE /heroes/{{hero_id}}/powers/{{power_id}} declares {declared} in /openapi.json: "
+        "declare its 404 and its 409 in the route's responses=, with the Message model, as "
+        "the POST route does"
+    )
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_a_power_another_request_took_away_first_is_409(raw, lesson, db, deadpond):
+    hero, flight, healing = deadpond
+    done: list[bool] = []
+
+    def another_request(conn, cursor, statement, parameters, context, executemany):
+        # Another request takes Flight away from Deadpond, and commits, just before ours.
+        if statement.startswith("DELETE FROM hero_power") and not done:
+            done.append(True)
+            with db.engine().begin() as theirs:
+                theirs.execute(
+                    text("DELETE FROM hero_power WHERE hero_id = :hero AND power_id = :power"),
+                    {"hero": hero["id"], "power": flight["id"]},
+                )
+
+    event.listen(lesson.database.engine, "before_cursor_execute", another_request)
+    response = raw.delete(f"/heroes/{hero['id']}/powers/{flight['id']}")
+    assert done, (
+        f"DELETE /heroes/{{hero_id}}/powers/{{power_id}} answered {response.status_code} and "
+        "sent no DELETE FROM hero_power: remove the power from hero.powers (crud.remove_power)"
+    )
+    assert (response.status_code, response.text) == (
+        409,
+        '{"detail":"Another request changed the same row at the same time; try again"}',
+    ), (
+        f"another request took Flight away just before yours, and yours answered "
+        f"{response.status_code} {response.text}: the DELETE then matches no row, SQLAlchemy "
+        "raises StaleDataError, and main.py's changed_meanwhile handler answers 409. Let the "
+        "error reach it: do not catch it in crud.remove_power or in the route"
+    )
+    assert links_of(db, hero["id"]) == [healing["id"]], "Deadpond keeps only Healing"
 
 
 # ---------------------------------------------------------------- exercise 3: choose the loaders

@@ -181,7 +181,8 @@ def test_m3_postgresql_enforces_foreign_keys_on_every_connection(client, lesson,
 def test_m3_the_api_answers_422_before_the_database_is_asked(client, lesson, count_statements):
     with count_statements(lesson.database.engine) as log:
         response = client.post("/heroes/", json={"name": "Ghost", "secret_name": "x", "team_id": 9})
-    assert (response.status_code, response.json()) == (422, {"detail": "No team with id 9"})
+    error = {"type": "value_error", "loc": ["body", "team_id"], "msg": "No team with id 9"}
+    assert (response.status_code, response.json()) == (422, {"detail": [error]})
     assert not any(s.startswith("INSERT") for s in log.statements)
 
 

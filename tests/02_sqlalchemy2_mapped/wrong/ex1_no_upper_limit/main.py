@@ -3,17 +3,23 @@
 Run it: uvicorn main:app --reload (from this folder), then open http://127.0.0.1:8000/docs
 """
 
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 # >>> exercise 3
 from sqlalchemy.exc import IntegrityError
 
 # <<< exercise 3
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 import crud
 from database import Base, SessionLocal, engine
@@ -29,6 +35,39 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Heroes, lesson 02: SQLAlchemy 2.0 style", lifespan=lifespan)
+
+
+def json_safe(value: Any) -> Any:
+    """What a 422 echoes back, made sendable as JSON. Python's json module reads NaN,
+    Infinity and 1e400 (as float('inf')), and strings holding a lone UTF-16 surrogate
+    such as "\\ud800"; JSON cannot carry the first back, UTF-8 cannot encode the second."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own 422, with the echoed input made JSON-safe (mistake M4 explains why).
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+class Message(BaseModel):
+    detail: str
+
+
+def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
+    """A 422 raised by the app, shaped like FastAPI's own (HTTPValidationError)."""
+    return HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg}]
+    )
 
 
 def get_session() -> Iterator[Session]:
@@ -56,7 +95,24 @@ def name_taken(session: Session, name: str) -> HTTPException:
 # <<< exercise 3
 
 
-@app.post("/heroes/", response_model=HeroPublic)
+# What a request that lost a race with another request is told.
+CHANGED_MEANWHILE = "Another request changed the same row at the same time; try again"
+
+
+@app.exception_handler(StaleDataError)
+async def changed_meanwhile(request: Request, exc: StaleDataError) -> JSONResponse:
+    # Another request deleted the row after this one read it, and the UPDATE matched none.
+    return JSONResponse(status_code=409, content={"detail": CHANGED_MEANWHILE})
+
+
+@app.post(
+    "/heroes/",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
 def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
     # >>> exercise 3
     try:
@@ -94,12 +150,27 @@ def read_heroes(
     return list(heroes)
 
 
-@app.get("/heroes/{hero_id}", response_model=HeroPublic)
+@app.get(
+    "/heroes/{hero_id}",
+    response_model=HeroPublic,
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 def read_hero(hero_id: int, session: SessionDep) -> Hero:
     return get_hero_or_404(session, hero_id)
 
 
-@app.patch("/heroes/{hero_id}", response_model=HeroPublic)
+@app.patch(
+    "/heroes/{hero_id}",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the hero meanwhile",
+        },
+    },
+)
 def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
     # >>> exercise 3
@@ -110,7 +181,10 @@ def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
     # <<< exercise 3
 
 
-@app.delete("/heroes/{hero_id}")
+@app.delete(
+    "/heroes/{hero_id}",
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
 def delete_hero(hero_id: int, session: SessionDep) -> dict[str, bool]:
     crud.delete_hero(session, get_hero_or_404(session, hero_id))
     return {"ok": True}
