@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import jsonschema
 import pytest
+from http_checks import json_with
 from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.orm import joinedload
@@ -471,7 +472,7 @@ SURROGATE_ERROR = {
 
 def raw_body(body: dict[str, Any], field: str, literal: str) -> bytes:
     """`body` as JSON text, with `literal` written as is for `field` (NaN, 1e400...)."""
-    return json.dumps({**body, field: "@@"}).replace('"@@"', literal).encode()
+    return json_with({**body, field: "@"}, literal)
 
 
 def stored(db, table: str) -> list[tuple]:

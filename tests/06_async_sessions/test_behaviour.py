@@ -1,7 +1,6 @@
 """Lesson 06: what the README says the async app does, one claim per test."""
 
 import asyncio
-import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +9,8 @@ import httpx
 import jsonschema
 import pytest
 from fastapi import Depends, HTTPException
+from http_checks import declared_statuses as declared
+from http_checks import json_with
 from sqlalchemy import event, inspect
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -506,7 +507,7 @@ NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "in
 
 def raw_json(url, field, literal):
     """The valid body for url with field set to literal, as JSON text (httpx refuses NaN)."""
-    return json.dumps({**VALID[url], field: "@"}).replace('"@"', literal).encode()
+    return json_with({**VALID[url], field: "@"}, literal)
 
 
 async def everything_stored(raw_client):
@@ -565,14 +566,6 @@ async def test_a_body_that_is_not_utf8_is_the_declared_400(raw_client):
 
 
 # ---------------------------------------------------------------- errors are declared
-
-
-def declared(spec):
-    return {
-        (method.upper(), path): sorted(operation["responses"])
-        for path, operations in spec["paths"].items()
-        for method, operation in operations.items()
-    }
 
 
 async def test_openapi_declares_every_status_each_route_answers(async_client):

@@ -2,7 +2,6 @@
 
 import asyncio
 import importlib.metadata
-import json
 import time
 import warnings
 from pathlib import Path
@@ -11,6 +10,8 @@ import httpx
 import jsonschema
 import pytest
 from databases import Database
+from http_checks import declared_statuses as declared
+from http_checks import json_with
 from sqlalchemy import Table, inspect, select, text
 from sqlalchemy.exc import InvalidRequestError
 
@@ -640,7 +641,7 @@ NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "in
 
 def raw_json(url, field, literal):
     """The valid body for url with field set to literal, as JSON text (httpx refuses NaN)."""
-    return json.dumps({**VALID[url], field: "@"}).replace('"@"', literal).encode()
+    return json_with({**VALID[url], field: "@"}, literal)
 
 
 async def everything_stored(raw_client):
@@ -699,14 +700,6 @@ async def test_a_body_that_is_not_utf8_is_the_declared_400(raw_client):
 
 
 # ---------------------------------------------------------------- errors are declared
-
-
-def declared(spec):
-    return {
-        (method.upper(), path): sorted(operation["responses"])
-        for path, operations in spec["paths"].items()
-        for method, operation in operations.items()
-    }
 
 
 async def test_openapi_declares_every_status_each_route_answers(async_client):

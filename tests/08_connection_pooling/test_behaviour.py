@@ -4,7 +4,6 @@ Every test runs with POOL_SIZE=2, MAX_OVERFLOW=0, POOL_TIMEOUT=0.5 unless it say
 otherwise with @pytest.mark.lesson_env (see conftest.py).
 """
 
-import json
 import logging
 import re
 import time
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 import jsonschema
 import pytest
 from fastapi.testclient import TestClient
+from http_checks import json_with
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -145,7 +145,7 @@ NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "in
 
 def raw_json(url, field, literal):
     """The valid body for url with field set to literal, as JSON text (httpx refuses NaN)."""
-    return json.dumps({**VALID[url], field: "@"}).replace('"@"', literal).encode()
+    return json_with({**VALID[url], field: "@"}, literal)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 Every test starts from an empty database; only the lesson's migrations create tables.
 """
 
-import json
 import re
 
 import jsonschema
@@ -11,6 +10,8 @@ import pytest
 from alembic import command
 from alembic.util.exc import CommandError
 from fastapi.testclient import TestClient
+from http_checks import declared_statuses as declared
+from http_checks import json_with
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -340,7 +341,7 @@ NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "in
 
 def raw_json(url, field, literal):
     """The valid body for url with field set to literal, as JSON text (httpx refuses NaN)."""
-    return json.dumps({**VALID[url], field: "@"}).replace('"@"', literal).encode()
+    return json_with({**VALID[url], field: "@"}, literal)
 
 
 async def stored(raw_client):
@@ -402,14 +403,6 @@ def test_an_unknown_team_is_a_422_shaped_like_fastapis_own(client):
     published = spec["paths"]["/heroes/"]["post"]["responses"]["422"]["content"]
     schema = {**published["application/json"]["schema"], "components": spec["components"]}
     jsonschema.validate(response.json(), schema)  # the schema the route publishes for 422
-
-
-def declared(spec):
-    return {
-        (method.upper(), path): sorted(operation["responses"])
-        for path, operations in spec["paths"].items()
-        for method, operation in operations.items()
-    }
 
 
 def test_openapi_declares_every_status_each_route_answers(client):

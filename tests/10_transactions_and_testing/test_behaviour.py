@@ -6,7 +6,6 @@ about commits that other connections see, locks and concurrency use
 ``committing_client`` and the ``rows`` fixture (a separate connection) instead.
 """
 
-import json
 import random
 import threading
 import time
@@ -14,6 +13,8 @@ from collections import Counter
 
 import jsonschema
 import pytest
+from http_checks import declared_statuses as declared
+from http_checks import json_with as raw_json
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
@@ -443,11 +444,6 @@ STRING_FIELDS = [
 NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "inf"}
 
 
-def raw_json(body, literal):
-    """body as JSON text with "@" replaced by literal (httpx refuses to encode NaN)."""
-    return json.dumps(body).replace('"@"', literal).encode()
-
-
 @pytest.mark.anyio
 async def test_a_number_that_is_not_finite_is_a_422_naming_the_field_and_stores_nothing(
     raw_client, create_hero, create_team, rows
@@ -498,14 +494,6 @@ def test_an_unknown_team_is_a_422_shaped_like_fastapis_own(client):
     published = spec["paths"]["/heroes/"]["post"]["responses"]["422"]["content"]
     schema = {**published["application/json"]["schema"], "components": spec["components"]}
     jsonschema.validate(response.json(), schema)  # the schema the route publishes for 422
-
-
-def declared(spec):
-    return {
-        (method.upper(), path): sorted(operation["responses"])
-        for path, operations in spec["paths"].items()
-        for method, operation in operations.items()
-    }
 
 
 # The routes outside the exercises, and what each can answer.

@@ -7,11 +7,11 @@ create_all(), on SQLite and on PostgreSQL alike.
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 import jsonschema
 import pytest
+from http_checks import json_with as raw_json
 from sqlalchemy import text
 
 pytestmark = pytest.mark.anyio
@@ -372,11 +372,6 @@ STRING_FIELDS = [
 ]
 # JSON text Python's json module reads as a float that is not finite, and what 422 echoes.
 NOT_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "inf"}
-
-
-def raw_json(body, literal):
-    """body as JSON text with "@" replaced by literal (httpx refuses to encode NaN)."""
-    return json.dumps(body).replace('"@"', literal).encode()
 
 
 async def everything(client):
