@@ -164,15 +164,27 @@ def grade(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def serve(session: nox.Session) -> None:
-    """`nox -s serve -- 05 [--solution] [uvicorn options]`: run a lesson with reload."""
+    """`nox -s serve -- 05 [--solution] [--postgres] [uvicorn options]`: run a lesson with
+    reload. `--postgres`: on a database of the lesson's own, `workbook_05`, made on the
+    server of WORKBOOK_DATABASE_URL (default: the local one) when missing."""
     args = list(session.posargs)
     if not args:
         session.error("which lesson? e.g. `nox -s serve -- 05` (add --solution for the answer)")
     tree = "solutions" if "--solution" in args else "lessons"
-    args = [a for a in args if a != "--solution"]
+    postgres = "--postgres" in args
+    args = [a for a in args if a not in ("--solution", "--postgres")]
     lesson = lessons_from(session, args[:1])[0]
     folder = ROOT / tree / lesson.slug
     sync(session)
+    if postgres:
+        server = os.environ.get("WORKBOOK_DATABASE_URL") or DEFAULT_PG
+        made = session.run(
+            PYTHON, "tools/scratch_db.py", "lesson", server, lesson.number,
+            external=True, silent=True,
+        )  # fmt: skip
+        sync_url, async_url = str(made).split()
+        session.env["DATABASE_URL"] = async_url if lesson.driver == "async" else sync_url
+        session.log(f"database: {session.env['DATABASE_URL']}")
     if lesson.prepare:
         with session.chdir(folder):
             session.run(str(BIN / lesson.prepare[0]), *lesson.prepare[1:], external=True)

@@ -502,19 +502,10 @@ class Imported:
     loaded: LoadedLesson
     env: dict[str, str]
     fingerprint: tuple[Any, ...]
-    clean: bool = False  # the last test that used it passed and released its engines
+    clean: bool = False  # the last test that used it released its engines
 
 
 IMPORTED = pytest.StashKey[dict[str, Imported]]()
-FAILED = pytest.StashKey[bool]()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    if report.failed:
-        item.stash[FAILED] = True
-    return report
 
 
 @pytest.fixture
@@ -551,7 +542,10 @@ def lesson(
     finally:
         for engine in kept.loaded.engines():
             release(engine)  # raises if an async engine still pools connections
-        kept.clean = not request.node.stash.get(FAILED, False)
+        # A failed test keeps the import too when it left the fingerprint as it was: on
+        # an unsolved lesson most exercise tests fail, and importing the lesson afresh
+        # after each of them was most of what a watch run cost.
+        kept.clean = True
 
 
 @pytest.fixture

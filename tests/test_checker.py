@@ -187,6 +187,33 @@ def test_rule_mistake_tests(copy):
     ]
 
 
+def test_rule_mistake_references(copy):
+    line = "# Not so fast (M9); lesson 01's M1 and its own M1 are fine.\n"
+    for tree in ("lessons", "solutions"):
+        path = copy / tree / SECOND / "database.py"
+        path.write_text(path.read_text() + line)
+    lines = (copy / "lessons" / SECOND / "database.py").read_text().count("\n")
+    assert the_only(copy, "mistake-references") == [
+        f"{tree}/{SECOND}/database.py:{lines}: names M9, which is not a mistake of its README "
+        f"({SECOND}) [mistake-references]"
+        for tree in ("lessons", "solutions")
+    ]
+
+
+def test_rule_moved_files(copy):
+    manifest = copy / "workbook.toml"
+    text = manifest.read_text()
+    second = text.index('slug = "02_sqlalchemy2_mapped"')
+    end = text.index("\n", second) + 1
+    manifest.write_text(
+        text[:end] + 'moved = { "main.py" = "app.py", "nowhere.py" = "main.py" }\n' + text[end:]
+    )
+    assert sorted(the_only(copy, "moved-files")) == [
+        f"{SECOND}: moved: app.py is not in solutions/{LESSON} [moved-files]",
+        f"{SECOND}: moved: nowhere.py is not a file of the lesson [moved-files]",
+    ]
+
+
 def test_rule_cited_tests(copy):
     edit_readme(copy, LESSON, "## Exercises", "See test_m9_imaginary.\n\n## Exercises")
     assert the_only(copy, "cited-tests") == [

@@ -313,6 +313,48 @@ def test_the_job_summary_shows_points_and_why_a_lesson_did_not_run(workbook, tmp
     assert "SyntaxError: expected ':' (line 4)" in eve
 
 
+SMOKE = "test_uvicorn_serves_a_create_and_read_round_trip"
+
+
+def outcomes(result: runner.SuiteResult) -> list[tuple[str, str]]:
+    return [(row["nodeid"], row["outcome"]) for row in result.results]
+
+
+def test_a_suite_split_over_two_processes_reports_what_one_process_does(workbook):
+    lesson = load_lessons(workbook / "workbook.toml")[0]
+    tree = workbook / "lessons"
+    one = runner.run_suite(lesson, tree, use_cache=False, root=workbook, shards=1)
+    two = runner.run_suite(lesson, tree, use_cache=False, root=workbook, shards=2)
+    assert outcomes(two) == outcomes(one)  # the same tests, outcomes and order
+    assert [outcome for _, outcome in outcomes(two)] == ["passed", "failed", "passed"]
+    summaries = re.findall(r"^\d+ (?:passed|failed).* in [\d.]+s", two.output, flags=re.M)
+    assert len(summaries) == 2, two.output  # two pytest processes, a share each
+
+
+def test_a_test_that_hangs_in_one_share_is_reported_and_the_other_share_runs(
+    workbook, quick_limits
+):
+    lesson = load_lessons(workbook / "workbook.toml")[0]
+    crud = workbook / "lessons" / SLUG / "crud.py"
+    crud.write_text(SOLVED.replace("return n * 2", "while True:\n        pass"))
+    result = runner.run_suite(
+        lesson, workbook / "lessons", use_cache=False, root=workbook, shards=2
+    )
+    assert result.status == "timeout"
+    assert outcomes(result) == [
+        (f"tests/{SLUG}/test_behaviour.py::test_a_hero_reads_back", "passed"),
+        (f"tests/{SLUG}/test_exercises.py::test_double_doubles", "timeout"),
+        (
+            f"tests/test_smoke.py::test_uvicorn_serves_a_create_and_read_round_trip[{SLUG}]",
+            "passed",
+        ),
+    ]
+    assert result.problem == (
+        "exercise 1: test_double_doubles did not finish in 4 s: an infinite loop, or a call "
+        "that blocks?"
+    )
+
+
 def test_watch_shows_the_next_exercise_first_then_the_suite_then_progress(workbook, capsys):
     lesson = load_lessons(workbook / "workbook.toml")[0]
     watch.run_once(lesson, workbook / "lessons", workbook)

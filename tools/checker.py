@@ -398,6 +398,66 @@ def mistake_tests_rule(ctx: Context) -> Iterator[Problem]:
             )
 
 
+# "M3", "mistake M3", "(M3)": a mistake of the lesson the file belongs to; "lesson 08's
+# M4": a mistake of lesson 08.
+MISTAKE_REFERENCE = re.compile(r"(?:\blesson (\d{2})'s (?:mistake )?)?\bM(\d+)\b")
+
+
+@rule(
+    "mistake-references",
+    "a mistake named in a lesson's code (M3, or lesson 08's M4) is a ### M3 heading of that "
+    "lesson's README (or of lesson 08's)",
+    "point the comment at the mistake that explains it, or drop the reference",
+)
+def mistake_references(ctx: Context) -> Iterator[Problem]:
+    by_number = {lesson.number: lesson for lesson in ctx.lessons}
+    mistakes: dict[str, set[int]] = {}
+
+    def of(lesson: Lesson) -> set[int]:
+        if lesson.slug not in mistakes:
+            mistakes[lesson.slug] = readme_mistakes(ctx.readme(lesson) or "")
+        return mistakes[lesson.slug]
+
+    for lesson in ctx.complete():
+        for tree in ctx.folders(lesson)[:2]:
+            for rel in sorted(lesson_files(tree)):
+                if not rel.endswith(".py"):
+                    continue
+                text = (tree / rel).read_text(encoding="utf-8")
+                for lineno, line in enumerate(text.splitlines(), 1):
+                    for match in MISTAKE_REFERENCE.finditer(line):
+                        target = by_number.get(match[1], lesson) if match[1] else lesson
+                        if int(match[2]) not in of(target):
+                            whose = "its" if target is lesson else f"lesson {target.number}'s"
+                            yield Problem(
+                                "mistake-references",
+                                f"{tree.relative_to(ctx.root).as_posix()}/{rel}:{lineno}",
+                                f"names M{match[2]}, which is not a mistake of {whose} "
+                                f"README ({target.slug})",
+                            )
+
+
+@rule(
+    "moved-files",
+    "each file workbook.toml says a lesson moved (moved = { new = old }) is at its new path "
+    "in the lesson and at its old path in the previous lesson's solution",
+    "fix the paths in the lesson's `moved` table (new path = old path)",
+)
+def moved_files(ctx: Context) -> Iterator[Problem]:
+    order = [lesson.slug for lesson in ctx.lessons]
+    for lesson in ctx.complete():
+        index = order.index(lesson.slug)
+        before = ctx.lessons[index - 1] if index > 0 else None
+        for new, old in lesson.moved:
+            if not (ctx.folders(lesson)[0] / new).is_file():
+                yield Problem(
+                    "moved-files", lesson.slug, f"moved: {new} is not a file of the lesson"
+                )
+            if before is None or not (ctx.folders(before)[1] / old).is_file():
+                whose = f"solutions/{before.slug}" if before else "a previous lesson"
+                yield Problem("moved-files", lesson.slug, f"moved: {old} is not in {whose}")
+
+
 @rule(
     "cited-tests",
     "every test a README cites by name exists",

@@ -343,7 +343,8 @@ def grade_class(
 
     def run(item: tuple[Path, Lesson]) -> tuple[Path, Lesson, LessonGrade]:
         student, lesson = item
-        suite = runner.run_suite(lesson, submission_tree(student), root=root)
+        # One suite per core already: each in one process.
+        suite = runner.run_suite(lesson, submission_tree(student), root=root, shards=1)
         return student, lesson, LessonGrade(lesson, suite, {})
 
     print(f"Grading {len(students)} submissions x {len(lessons)} lessons, {jobs} at a time")

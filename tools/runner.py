@@ -36,6 +36,9 @@ from typing import Any
 
 from checker import lesson_files
 from manifest import ROOT, Lesson
+from warm import WARM, Run
+
+Proc = subprocess.Popen[bytes] | Run  # a process the runner started, or forked
 
 REPORTS = ROOT / "reports"
 CACHE_VERSION = "1"
@@ -111,7 +114,7 @@ def fresh_requested() -> bool:
 # --------------------------------------------------------------------------- processes
 
 
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
+def stop_group(proc: Proc) -> None:
     """Stop a process and everything it started (its process group): uvicorn included."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:
@@ -134,25 +137,23 @@ def run_group(
     env: dict[str, str],
     log: Path,
     timeout: float,
-    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    started: Callable[[Proc], None] | None = None,
 ) -> tuple[int | None, bool]:
     """Run ``cmd`` in a new process group, output to ``log``. (exit code, timed out).
 
+    A `python -m pytest` or `python -c` command is forked from the warm pytest (warm.py),
+    which has imported the libraries already; anything else is a new process.
     ``started`` is called with the process once it runs (another thread may stop it)."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        if started is not None:
-            started(proc)
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            stop_group(proc)
-            return None, True
-        stop_group(proc)  # anything it left running in its group
-        return code, False
+    proc = WARM.start(cmd, cwd, env, log)
+    if started is not None:
+        started(proc)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_group(proc)
+        return None, True
+    stop_group(proc)  # anything it left running in its group
+    return code, False
 
 
 def tail(log: Path, limit: int = OUTPUT_LIMIT) -> str:
@@ -277,7 +278,7 @@ class ImportProbe:
     def __init__(self, lesson: Lesson, folder: Path, root: Path) -> None:
         self.failure = missing_files(lesson, folder, root)
         self._lock = threading.Lock()
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs: list[Proc] = []
         self._done = threading.Event()
         if self.failure is None:
             threading.Thread(target=self._probe, args=(lesson, folder, root), daemon=True).start()
@@ -293,7 +294,7 @@ class ImportProbe:
         for proc in procs:
             stop_group(proc)
 
-    def watch(self, proc: subprocess.Popen[bytes]) -> None:
+    def watch(self, proc: Proc) -> None:
         """Stop this suite process too if the lesson turns out not to import."""
         with self._lock:
             self._procs.append(proc)
@@ -338,6 +339,15 @@ def hung_message(nodeid: str, exercise: int | None, limit: float) -> str:
     return f"{who} did not finish in {limit:.0f} s: an infinite loop, or a call that blocks?"
 
 
+def shard_count() -> int:
+    """How many processes one suite runs in: one per core, at most two (a suite has a few
+    hundred tests; a third process would cost more start-up than it saves)."""
+    value = os.environ.get("WORKBOOK_SHARDS", "").strip()
+    if value:
+        return max(1, int(value))
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def run_suite(
     lesson: Lesson,
     tree: Path,
@@ -346,10 +356,13 @@ def run_suite(
     suite_timeout: float = SUITE_TIMEOUT,
     import_first: bool = True,
     root: Path = ROOT,
+    shards: int | None = None,
 ) -> SuiteResult:
     """Run (or reuse) one lesson's suite on one tree; never raises for the lesson's sake.
 
     ``root`` is the workbook whose tests/ and tools grade (a copy, in the checker's tests).
+    ``shards``: processes to split the suite over (default `shard_count()`; the class
+    mode, which runs one suite per core already, passes 1).
     """
     key = suite_key(lesson, tree, extra, root)
     cache = root / "reports" / "cache"
@@ -360,13 +373,97 @@ def run_suite(
         result.reused = True
         return result
     start = time.monotonic()
-    result = _run(lesson, tree, extra, suite_timeout, import_first, root)
+    count = shard_count() if shards is None else max(1, shards)
+    result = _run(lesson, tree, extra, suite_timeout, import_first, root, count)
     result.seconds = round(time.monotonic() - start, 2)
     result.key = key
     if result.status in ("ok", "failed", "does-not-import", "missing"):
         cache.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(result.to_json()))
     return result
+
+
+@dataclass
+class _Share:
+    """What one process of a suite (one shard) found, over its restarts."""
+
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hung: list[str] = field(default_factory=list)
+    collected: dict[str, int | None] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    collection_errors: list[dict[str, Any]] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)  # the whole suite's, when sharded
+    exit_code: int | None = None
+    status: str = "ok"
+    problem: str = ""
+    import_failure: tuple[str, str] | None = None
+
+
+def _run_share(
+    lesson: Lesson,
+    tree: Path,
+    extra: tuple[str, ...],
+    suite_timeout: float,
+    deadline: float,
+    probe: ImportProbe | None,
+    root: Path,
+    tmp: Path,
+    label: str,
+) -> _Share:
+    """One process's part of the suite, restarted after each test that hangs."""
+    share = _Share()
+    limit = test_timeout(root)
+    env = suite_env()
+    for attempt in range(RESTARTS + 1):
+        report = tmp / f"report-{label}-{attempt}.json"
+        log = tmp / f"log-{label}-{attempt}.txt"
+        cmd = pytest_command(lesson, tree, report, share.hung, extra, limit)
+        remaining = max(1.0, deadline - time.monotonic())
+        started = probe.watch if probe is not None else None
+        code, timed_out = run_group(cmd, root, env, log, remaining, started)
+        failure = probe.result() if probe is not None else None
+        if failure is not None:
+            share.import_failure = failure
+            return share
+        share.outputs.append(tail(log))
+        data = json.loads(report.read_text()) if report.exists() else {}
+        for row in data.get("results", []):
+            share.results[row["nodeid"]] = row
+        for row in data.get("collected", []):
+            share.collected.setdefault(row["nodeid"], row["exercise"])
+        share.collection_errors = data.get("collection_errors", [])
+        share.order = share.order or data.get("order", [])
+        share.exit_code = code
+        running = data.get("running")
+        finished = data.get("exit_status") is not None
+        if timed_out:
+            share.status = "timeout"
+            share.problem = f"the suite did not finish in {suite_timeout:.0f} s" + (
+                f" (it was running {running})" if running else ""
+            )
+            if running:
+                share.results[running] = {
+                    "nodeid": running, "exercise": None, "outcome": "timeout",
+                    "message": f"the suite's {suite_timeout:.0f} s limit stopped it here",
+                }  # fmt: skip
+            break
+        if finished or not running:
+            if not data:
+                share.status = "crashed"
+                share.problem = f"pytest wrote no report (exit {code})"
+            break
+        # The per-test limit ended the process while `running` ran.
+        share.hung.append(running)
+        share.results[running] = {
+            "nodeid": running, "exercise": None, "outcome": "timeout",
+            "message": hung_message(running, None, limit),
+        }  # fmt: skip
+        if attempt == RESTARTS:
+            share.status = "timeout"
+            share.problem = (
+                f"{len(share.hung)} tests did not finish in {limit:.0f} s; the rest did not run"
+            )
+    return share
 
 
 def _run(
@@ -376,6 +473,7 @@ def _run(
     suite_timeout: float,
     import_first: bool,
     root: Path,
+    shards: int = 1,
 ) -> SuiteResult:
     base = SuiteResult(lesson.slug, str(tree), backend_name(), "ok")
     folder = tree / lesson.slug
@@ -387,63 +485,53 @@ def _run(
         base.status, base.problem = probe.failure
         return base
     limit = test_timeout(root)
-    results: dict[str, dict[str, Any]] = {}
-    hung: list[str] = []
-    collected: dict[str, int | None] = {}
-    outputs: list[str] = []
     deadline = time.monotonic() + suite_timeout
-    env = suite_env()
-    with tempfile.TemporaryDirectory(prefix="workbook-suite-") as tmp:
-        for attempt in range(RESTARTS + 1):
-            report, log = Path(tmp) / f"report-{attempt}.json", Path(tmp) / f"log-{attempt}.txt"
-            cmd = pytest_command(lesson, tree, report, hung, extra, limit)
-            remaining = max(1.0, deadline - time.monotonic())
-            started = probe.watch if probe is not None else None
-            code, timed_out = run_group(cmd, root, env, log, remaining, started)
-            failure = probe.result() if probe is not None else None
-            if failure is not None:
-                # The lesson does not import: say that once, not as N failing tests.
-                base.status, base.problem = failure
-                return base
-            outputs.append(tail(log))
-            data = json.loads(report.read_text()) if report.exists() else {}
-            for row in data.get("results", []):
-                results[row["nodeid"]] = row
-            for row in data.get("collected", []):
-                collected.setdefault(row["nodeid"], row["exercise"])
-            base.collection_errors = data.get("collection_errors", [])
-            base.exit_code = code
-            running = data.get("running")
-            finished = data.get("exit_status") is not None
-            if timed_out:
-                base.status = "timeout"
-                base.problem = f"the suite did not finish in {suite_timeout:.0f} s" + (
-                    f" (it was running {running})" if running else ""
-                )
-                if running:
-                    results[running] = {
-                        "nodeid": running, "exercise": None, "outcome": "timeout",
-                        "message": f"the suite's {suite_timeout:.0f} s limit stopped it here",
-                    }  # fmt: skip
-                break
-            if finished or not running:
-                if not data:
-                    base.status = "crashed"
-                    base.problem = f"pytest wrote no report (exit {code})"
-                break
-            # The per-test limit ended the process while `running` ran.
-            hung.append(running)
-            results[running] = {
-                "nodeid": running, "exercise": None, "outcome": "timeout",
-                "message": hung_message(running, None, limit),
-            }  # fmt: skip
-            if attempt == RESTARTS:
-                base.status = "timeout"
-                base.problem = (
-                    f"{len(hung)} tests did not finish in {limit:.0f} s; the rest did not run"
-                )
+    with tempfile.TemporaryDirectory(prefix="workbook-suite-") as name:
+        tmp = Path(name)
+        if shards == 1:
+            parts = [
+                _run_share(lesson, tree, extra, suite_timeout, deadline, probe, root, tmp, "0")
+            ]
+        else:
+            found: dict[int, _Share] = {}
+
+            def one(index: int) -> None:
+                found[index] = _run_share(
+                    lesson, tree, (*extra, f"--workbook-shard={index}/{shards}"),
+                    suite_timeout, deadline, probe, root, tmp, str(index),
+                )  # fmt: skip
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(shards)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            parts = [found[i] for i in range(shards)]
+    for part in parts:
+        if part.import_failure is not None:
+            # The lesson does not import: say that once, not as N failing tests.
+            base.status, base.problem = part.import_failure
+            return base
+    results: dict[str, dict[str, Any]] = {}
+    collected: dict[str, int | None] = {}
+    hung: list[str] = []
+    outputs: list[str] = []
+    for part in parts:
+        results.update(part.results)
+        for nodeid, number in part.collected.items():
+            collected.setdefault(nodeid, number)
+        hung += part.hung
+        outputs += part.outputs
+        base.collection_errors = base.collection_errors or part.collection_errors
+        if base.exit_code in (None, 0):
+            base.exit_code = part.exit_code
+        if base.status == "ok" and part.status != "ok":
+            base.status, base.problem = part.status, part.problem
     _fill_exercises(collected, results, limit)
-    base.results = list(results.values())
+    # The results in collection order, whichever shard ran them: "first failure" means
+    # the same test however the suite was split.
+    order = {nodeid: i for i, nodeid in enumerate(next((p.order for p in parts if p.order), []))}
+    base.results = sorted(results.values(), key=lambda row: order.get(row["nodeid"], len(order)))
     joined = "\n".join(outputs)
     if len(joined) > OUTPUT_LIMIT:
         head = next((o.splitlines()[0] for o in outputs if o.startswith("[output truncated")), "")

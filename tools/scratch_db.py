@@ -82,3 +82,30 @@ def drop(admin: str, name: str) -> None:
         _end_connections(conn, name)
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
+
+
+def lesson_database(server: str, number: str) -> tuple[str, str]:
+    """A database of the lesson's own, `workbook_NN`, on the server of ``server`` (made
+    when missing): (sync URL, async URL). One per lesson, because `create_all` never
+    alters a table that exists, and every lesson names its hero table `hero`."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"workbook_{number}"
+    with psycopg.connect(libpq(admin_url(server)), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if found is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(server).set(database=name)
+    return (
+        url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
+        url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
+    )
+
+
+if __name__ == "__main__":  # `python tools/scratch_db.py lesson SERVER NN` (nox -s serve)
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "lesson":
+        sys.exit("usage: scratch_db.py lesson SERVER_URL NN")
+    print("\n".join(lesson_database(sys.argv[2], sys.argv[3])))

@@ -47,9 +47,11 @@ def run_many(
     when nothing it depends on changed. Prints one line per suite as it ends."""
     work = [(lesson, tree) for lesson in lessons for tree in trees]
     done: dict[tuple[str, Path], SuiteResult] = {}
+    # Several suites at once fill the cores already: each runs in one process then.
+    shards = 1 if len(work) > 1 else None
     with ThreadPoolExecutor(max_workers=jobs or jobs_default()) as pool:
         futures = {
-            pool.submit(runner.run_suite, lesson, tree, root=root): (lesson, tree)
+            pool.submit(runner.run_suite, lesson, tree, root=root, shards=shards): (lesson, tree)
             for lesson, tree in work
         }
         for future in as_completed(futures):
@@ -191,8 +193,9 @@ def check_wrong_answers(
             # No separate import check: the wrong answer is the solution with one region
             # changed, and a process less per run matters at ninety runs.
             return runner.run_suite(
-                lesson, tree, extra=(f"--workbook-exercise={n}",), import_first=False, root=root
-            )
+                lesson, tree, extra=(f"--workbook-exercise={n}",), import_first=False, root=root,
+                shards=1,
+            )  # fmt: skip
 
         with ThreadPoolExecutor(max_workers=jobs or jobs_default()) as pool:
             for item, result in zip(work, pool.map(run, work), strict=True):
@@ -238,19 +241,30 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def diff_trees(left: Path, right: Path, color: bool = False) -> tuple[str, list[tuple]]:
+def diff_trees(
+    left: Path, right: Path, color: bool = False, moved: tuple[tuple[str, str], ...] = ()
+) -> tuple[str, list[tuple]]:
     """A unified diff of two lesson folders' code, and a stat.
 
-    Caches, databases and the READMEs (prose, not code) are left out.
+    Caches, databases and the READMEs (prose, not code) are left out. ``moved`` holds
+    (new path, old path) pairs, from the later lesson's manifest entry: a moved file is
+    compared with its old self (shown as ``old -> new``), not as one file deleted and
+    another added.
     """
     import difflib
 
     out: list[str] = []
     stat: list[tuple] = []
-    for rel in sorted(lesson_files(left) | lesson_files(right)):
+    new_to_old = {new: old for new, old in moved if (left / old).exists()}
+    pairs = [(new_to_old.get(rel, rel), rel) for rel in sorted(lesson_files(right))]
+    pairs += [
+        (rel, rel)
+        for rel in sorted(lesson_files(left) - lesson_files(right) - set(new_to_old.values()))
+    ]
+    for old_rel, rel in sorted(pairs, key=lambda pair: pair[1]):
         if rel == "README.md":
             continue
-        a, b = left / rel, right / rel
+        a, b = left / old_rel, right / rel
         a_lines = a.read_text(encoding="utf-8").splitlines(keepends=True) if a.exists() else []
         b_lines = b.read_text(encoding="utf-8").splitlines(keepends=True) if b.exists() else []
         a_name = shown(a) if a.exists() else "/dev/null"
@@ -260,7 +274,7 @@ def diff_trees(left: Path, right: Path, color: bool = False) -> tuple[str, list[
             continue
         added = sum(1 for x in lines[2:] if x.startswith("+"))
         removed = sum(1 for x in lines[2:] if x.startswith("-"))
-        stat.append((rel, added, removed))
+        stat.append((rel if old_rel == rel else f"{old_rel} -> {rel}", added, removed))
         for line in lines:
             line = line if line.endswith("\n") else line + "\n"
             if color and line.startswith(("+++", "---")):
@@ -403,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             # its exercises still to do. --solutions shows the whole story, answers and all.
             right_tree = "solutions" if args.solutions else "lessons"
             left, right = ROOT / "solutions" / chosen[0].slug, ROOT / right_tree / chosen[1].slug
-        text, stat = diff_trees(left, right, color=sys.stdout.isatty() and not args.stat)
+        moved = chosen[1].moved if len(chosen) == 2 else ()
+        color = sys.stdout.isatty() and not args.stat
+        text, stat = diff_trees(left, right, color=color, moved=moved)
         if not args.stat:
             sys.stdout.write(text)
         print(format_stat(stat))

@@ -41,6 +41,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run only the tests of this exercise number, or of every exercise (`all`)",
     )
+    parser.getgroup("workbook").addoption(
+        "--workbook-shard",
+        default=None,
+        help="I/N: run only the I-th of N shares of the tests (0-based), for N processes",
+    )
+
+
+# A test that starts a server (the smoke test) costs about as much as this many others:
+# the shares are balanced by this weight, not by count.
+SERVER_WEIGHT = 40
+
+
+def shard_of(config: pytest.Config) -> tuple[int, int] | None:
+    value = config.getoption("--workbook-shard")
+    if value is None:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--workbook-shard={value}: give I/N, e.g. 0/2") from None
+    if not 0 <= index < count:
+        raise pytest.UsageError(f"--workbook-shard={value}: I must be 0 to N-1")
+    return index, count
+
+
+def shares(items: list[pytest.Item], count: int) -> list[int]:
+    """Each item's share, by weight: the heavy tests first, each to the lightest share, so
+    every process gets the same amount of work and the same split every run."""
+    weights = [SERVER_WEIGHT if "test_smoke.py" in item.nodeid else 1 for item in items]
+    load = [0] * count
+    share = [0] * len(items)
+    for i in sorted(range(len(items)), key=lambda i: -weights[i]):
+        share[i] = min(range(count), key=lambda n: load[n])
+        load[share[i]] += weights[i]
+    return share
 
 
 def wanted_exercise(config: pytest.Config) -> Callable[[int | None], bool] | None:
@@ -58,14 +93,26 @@ def wanted_exercise(config: pytest.Config) -> Callable[[int | None], bool] | Non
     return lambda number: number == wanted
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep = wanted_exercise(config)
-    if keep is None:
-        return
-    dropped = [item for item in items if not keep(exercise_of(item))]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if keep(exercise_of(item))]
+    if keep is not None:
+        dropped = [item for item in items if not keep(exercise_of(item))]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [item for item in items if keep(exercise_of(item))]
+    shard = shard_of(config)
+    if shard is not None:
+        # Every shard sees the whole collection: it reports the order of all of it, so
+        # the runner can put the shards' results back in one order.
+        config.stash[_STATE]["order"] = [item.nodeid for item in items]
+        index, count = shard
+        share = shares(items, count)
+        mine = [item for item, n in zip(items, share, strict=True) if n == index]
+        others = [item for item, n in zip(items, share, strict=True) if n != index]
+        if others:
+            config.hook.pytest_deselected(items=others)
+            items[:] = mine
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,6 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = {
         "collection_errors": [],
         "collected": [],
+        "order": [],
         "running": None,
         "exit_status": None,
     }
@@ -174,6 +222,7 @@ def _write(config: pytest.Config) -> None:
         "running": state["running"],
         "collection_errors": state["collection_errors"],
         "collected": state["collected"],
+        "order": state["order"],
         "results": [r for r in config.stash[_RESULTS].values() if r["outcome"] is not None],
     }
     target = Path(path)
