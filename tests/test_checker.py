@@ -214,6 +214,27 @@ def test_rule_moved_files(copy):
     ]
 
 
+def test_rule_generated_sections_redraws_an_er_diagram_the_models_left_behind(copy):
+    readme = copy / "lessons" / SECOND / "README.md"
+    assert "<!-- BEGIN generated: er-diagram -->" in readme.read_text()
+    line = readme.read_text().splitlines().index("<!-- BEGIN generated: er-diagram -->") + 1
+    for tree in ("lessons", "solutions"):  # a column the diagram does not show yet
+        edit(
+            copy / tree / SECOND / "models.py",
+            "    age: Mapped[int | None] = mapped_column(index=True)\n",
+            "    age: Mapped[int | None] = mapped_column(index=True)\n"
+            "    nickname: Mapped[str | None] = mapped_column(String(20))\n",
+        )
+    assert the_only(copy, "generated-sections") == [
+        f"{tree}/{SECOND}/README.md:{line}: generated section 'er-diagram' is out of date "
+        "[generated-sections]"
+        for tree in ("lessons", "solutions")
+    ]
+    generate.sync(copy, load_lessons(copy / "workbook.toml"))
+    assert "VARCHAR(20) nickname" in readme.read_text()
+    assert "generated-sections" not in found(copy)
+
+
 def test_rule_cited_tests(copy):
     edit_readme(copy, LESSON, "## Exercises", "See test_m9_imaginary.\n\n## Exercises")
     assert the_only(copy, "cited-tests") == [

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import erd
+
 from manifest import Lesson, hint_text
 
 BEGIN = "<!-- BEGIN generated: {} -->"
@@ -150,10 +152,15 @@ def root_readme(text: str, root: Path, lessons: list[Lesson]) -> str:
     return text
 
 
-def lesson_readme(text: str, lesson: Lesson, headings: bool = False) -> str:
+def lesson_readme(
+    text: str, lesson: Lesson, headings: bool = False, diagram: str | None = None
+) -> str:
     block = before_you_start(lesson)
     if block is not None:
         text = replace_part(text, "before-you-start", block, before="## Run it")
+    if diagram is not None:
+        # At the end of "What changed": the tables as they are after this lesson.
+        text = replace_part(text, "er-diagram", f"### The tables\n\n{diagram}", "## Walkthrough")
     return exercise_headings(text, lesson) if headings else text
 
 
@@ -165,11 +172,15 @@ def expected_files(
     readme = root / "README.md"
     if readme.exists():
         files[readme] = root_readme(readme.read_text(encoding="utf-8"), root, lessons)
+    drawable = [lesson for lesson in selected if (root / "solutions" / lesson.slug).is_dir()]
+    diagrams = erd.diagrams(drawable, root)
     for lesson in selected:
         for tree in ("lessons", "solutions"):
             path = root / tree / lesson.slug / "README.md"
             if path.exists():
-                files[path] = lesson_readme(path.read_text(encoding="utf-8"), lesson, headings)
+                text = path.read_text(encoding="utf-8")
+                diagram = diagrams.get(lesson.slug)
+                files[path] = lesson_readme(text, lesson, headings, diagram)
     return files
 
 

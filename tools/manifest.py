@@ -49,6 +49,9 @@ class Lesson:
     moved: tuple[tuple[str, str], ...] = ()
     # Findings of `nox -s fuzz` that are this lesson's taught mistakes.
     fuzz_allow: tuple[FuzzAllow, ...] = ()
+    # Where the lesson's tables are declared, for its ER diagram: "module:object", the
+    # object a MetaData or something that has one (a declarative base, SQLModel).
+    erd: str = ""
 
     @property
     def points(self) -> int:
@@ -103,6 +106,7 @@ def load_lessons(manifest: Path = MANIFEST) -> list[Lesson]:
                 assumes=tuple(raw.get("assumes", ())),
                 leaves_out=tuple(raw.get("leaves_out", ())),
                 moved=tuple(sorted(raw.get("moved", {}).items())),
+                erd=raw.get("erd", ""),
                 fuzz_allow=tuple(
                     FuzzAllow(a["code"], tuple(a["operations"]), a["mistake"], a["test"])
                     for a in raw.get("fuzz_allow", [])
