@@ -56,16 +56,21 @@ def pool_options(url: URL) -> dict[str, Any]:
         "pool_timeout": float(os.environ.get("POOL_TIMEOUT", "30")),
         "pool_pre_ping": pre_ping,
     }
-    options["pool_recycle"] = int(os.environ.get("POOL_RECYCLE", "-1"))
+    options["pool_recycle"] = float(os.environ.get("POOL_RECYCLE", "-1"))
     return options
 
 
 engine = create_engine(SQLALCHEMY_DATABASE_URL, **pool_options(make_url(SQLALCHEMY_DATABASE_URL)))
+# /health's way to the database: a connection opened for each check and closed after it,
+# outside the pool, so a check never queues behind requests waiting for a pooled one.
+health_engine = create_engine(SQLALCHEMY_DATABASE_URL, poolclass=NullPool)
 
 
 if engine.dialect.name == "sqlite":
     # Python's sqlite3 driver starts transactions on its own, late, and misses SAVEPOINT:
     # a savepoint opened first would commit when released. Let SQLAlchemy emit BEGIN itself.
+    # (The SQLAlchemy docs' other way, connect_args={"autocommit": False}, needs Python
+    # 3.12 and always sends a plain BEGIN, never the BEGIN IMMEDIATE below: README, section 4.)
     @event.listens_for(engine, "connect")
     def sqlite_no_implicit_begin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None

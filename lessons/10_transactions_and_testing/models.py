@@ -107,7 +107,8 @@ class HeroBase(SQLModel):
     )
 
 
-# The Column object itself: version_id_col needs it, the column's name as a string fails.
+# The Column object itself: version_id_col needs it. Its name as a string maps without
+# complaint, then fails at the first INSERT (README, section 5).
 VERSION_COLUMN = Column("version_id", Integer, nullable=False, server_default="1")
 
 
@@ -155,7 +156,7 @@ class HeroUpdate(SQLModel):
 
 
 # The relationships, one way each: a hero's team without its heroes, a team's heroes
-# without their team. Nesting both ways would loop (mistake M2).
+# without their team. Nesting both ways would loop, as lesson 05 shows.
 class HeroPublicWithTeam(HeroPublic):
     team: TeamPublic | None = None
 

@@ -1,17 +1,23 @@
 """Lesson 10 fixtures: the rollback-per-test pattern, and the committing database beside it.
 
-Every test starts from an empty database that the lesson's migrations bring to head
-(``alembic upgrade head``, as lesson 09's tests do). Then:
-
 * ``client`` (most tests): the app runs inside ONE connection and ONE outer transaction
   that is rolled back after the test. Each request gets its own Session bound to that
   connection with ``join_transaction_mode="create_savepoint"``: the unit of work's
   begin/commit/rollback become SAVEPOINT / RELEASE / ROLLBACK TO inside the outer
   transaction, and ``app.dependency_overrides[get_session]`` hands those sessions to
   the routes. Nothing any test writes is ever committed.
+
+  So these tests share one migrated database: it is migrated (``alembic upgrade head``)
+  once, by the first of them, and every later one starts on it as the last one left it,
+  empty, with no wipe and no migration. After each, a separate connection checks that
+  it is still empty and at head; if anything was committed after all, the next test
+  gets a fresh database. They run first, so one migration serves them all
+  (``python tests/10_transactions_and_testing/measure_rollback_per_test.py`` measures
+  what that saves; ``LESSON10_MIGRATE_EVERY_TEST=1`` turns it off).
 * ``committing_client``: the app as it runs for real, committing on its own pooled
   connections. For what the rollback pattern cannot show: two connections seeing each
-  other's commits, locks, real concurrency.
+  other's commits, locks, real concurrency. Each such test starts from an empty database
+  that the lesson's migrations bring to head, as lesson 09's tests do.
 * ``send_at_once`` sends many requests through it from worker threads, all released at the
   same moment, and ``meet_at_first_flush`` holds each request at its first write until the
   others have read too (where the locks let them): races at their worst, bounded in count
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging.config
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -34,18 +41,80 @@ import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+# The process's database is migrated to head and holds no row: a test of the rollback
+# pattern can start on it as it is. Set only by a check after such a test (``connection``).
+READY = pytest.StashKey[bool]()
+# This test starts on the database the previous one left (no wipe, no migration).
+REUSED = pytest.StashKey[bool]()
+# The old way, for measure_rollback_per_test.py: wipe and migrate before every test.
+MIGRATE_EVERY_TEST = os.environ.get("LESSON10_MIGRATE_EVERY_TEST") == "1"
+
+
+def rolls_back(item: pytest.Item) -> bool:
+    """Whether a test runs inside the rollback pattern: it uses the ``connection`` fixture
+    (``client`` does), and so commits nothing."""
+    return "connection" in getattr(item, "fixturenames", ())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "rollback_per_test: runs inside a rolled-back transaction (set by conftest)"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The rollback tests first, in their usual order, so that one migration serves them all.
+    for item in items:
+        if rolls_back(item):
+            item.add_marker("rollback_per_test")
+    items.sort(key=lambda item: not rolls_back(item))
 
 
 @pytest.fixture
-def migrated(lesson: Any, lesson_dir: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def db(process_database: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The harness's ``db``, emptied before the test, except for a test of the rollback
+    pattern when the previous test left the database migrated and empty."""
+    ready = request.config.stash.get(READY, False)
+    request.config.stash[READY] = False  # until the check after this test says otherwise
+    reuse = ready and rolls_back(request.node) and not MIGRATE_EVERY_TEST
+    request.node.stash[REUSED] = reuse
+    if not reuse:
+        process_database.wipe()
+    yield process_database
+    process_database.dispose()
+
+
+@pytest.fixture
+def migrated(
+    lesson: Any, lesson_dir: Any, db: Any, request: pytest.FixtureRequest, monkeypatch: Any
+) -> Any:
     """The test's database at the migrations' head (committed: only the schema)."""
-    # env.py hands alembic.ini to logging.config.fileConfig: not inside a test run.
-    monkeypatch.setattr(logging.config, "fileConfig", lambda *args, **kwargs: None)
-    command.upgrade(Config(lesson_dir / "alembic.ini", stdout=io.StringIO()), "head")
+    if not request.node.stash[REUSED]:
+        # env.py hands alembic.ini to logging.config.fileConfig: not inside a test run.
+        monkeypatch.setattr(logging.config, "fileConfig", lambda *args, **kwargs: None)
+        command.upgrade(Config(lesson_dir / "alembic.ini", stdout=io.StringIO()), "head")
     return lesson
+
+
+def empty_at_head(engine: Engine, lesson_dir: Any) -> bool:
+    """What a separate connection sees: the schema at head, and no row in any table."""
+    head = ScriptDirectory.from_config(Config(lesson_dir / "alembic.ini")).get_current_head()
+    try:
+        with engine.connect() as other:
+            versions = other.execute(text("SELECT version_num FROM alembic_version")).all()
+            rows = other.execute(
+                text("SELECT (SELECT count(*) FROM hero) + (SELECT count(*) FROM team)")
+            ).scalar_one()
+    except SQLAlchemyError:  # a table gone, say: not ready, that is all
+        return False
+    return versions == [(head,)] and rows == 0
 
 
 @contextmanager
@@ -71,9 +140,13 @@ def test_engine(migrated: Any, db: Any) -> Engine:
 
 
 @pytest.fixture
-def connection(test_engine: Engine) -> Iterator[Connection]:
+def connection(
+    test_engine: Engine, lesson_dir: Any, request: pytest.FixtureRequest
+) -> Iterator[Connection]:
     with rolled_back(test_engine) as connection:
         yield connection
+    # Nothing was committed: the next test of the pattern can start on this database.
+    request.config.stash[READY] = empty_at_head(test_engine, lesson_dir)
 
 
 @contextmanager
@@ -83,8 +156,11 @@ def client_on(lesson: Any, connection: Connection) -> Iterator[Any]:
     from sqlmodel import Session
 
     def override_get_session() -> Iterator[Any]:
-        # A new Session per request, as in production, all on the test's one connection.
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+        # A new Session per request, made like the app's (expire_on_commit=False), all on
+        # the test's one connection, each in a savepoint of the test's transaction.
+        with Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ) as session:
             yield session
 
     app = lesson.app
@@ -165,6 +241,38 @@ def send_at_once(migrated: Any) -> Callable[..., list[Any]]:
                 return [future.result(timeout=15) for future in futures]
 
     return send
+
+
+@contextmanager
+def statements_sent_after_a_commit(engine: Engine) -> Iterator[list[str]]:
+    from sqlmodel import Session
+
+    committed: list[bool] = []
+    after: list[str] = []
+
+    def on_commit(session: Any) -> None:
+        committed.append(True)
+
+    def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if committed:
+            after.append(" ".join(statement.split()))
+
+    event.listen(Session, "after_commit", on_commit)
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        yield after
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(Session, "after_commit", on_commit)
+    assert committed, "no session committed"
+
+
+@pytest.fixture
+def statements_after_commit() -> Callable[[Engine], Any]:
+    """``with statements_after_commit(engine) as after:`` the statements the engine sends
+    after a session's COMMIT (its ``after_commit`` event, once the database has committed),
+    until the block ends."""
+    return statements_sent_after_a_commit
 
 
 @contextmanager

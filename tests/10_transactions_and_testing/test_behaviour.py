@@ -1,15 +1,17 @@
 """Lesson 10: what the README says about transactions, one claim per test.
 
-Most tests use ``client``: every request runs inside the test's outer transaction, which
+Many tests use ``client``: every request runs inside the test's outer transaction, which
 is rolled back afterwards (the pattern this lesson teaches, built in conftest.py). Tests
 about commits that other connections see, locks and concurrency use
 ``committing_client`` and the ``rows`` fixture (a separate connection) instead.
 """
 
 import random
+import shutil
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 import jsonschema
 import pytest
@@ -60,6 +62,18 @@ def test_a_failed_request_rolls_back_to_its_savepoint_and_the_next_one_works(cli
     assert taken.json() == {"detail": "A hero named 'Deadpond' already exists"}
     create_hero(client, "Rusty-Man", "Tommy Sharp")
     assert [h["name"] for h in client.get("/heroes/").json()] == ["Deadpond", "Rusty-Man"]
+
+
+def test_a_rolled_back_insert_keeps_its_id_on_sqlite_and_uses_it_up_on_postgresql(
+    migrated, test_engine, create_hero, rollback_pattern, db
+):
+    # Why the pattern's tests never assume an id: a sequence is not rolled back.
+    rolled_back, client_on = rollback_pattern
+    ids = []
+    for _ in range(2):
+        with rolled_back(test_engine) as connection, client_on(migrated, connection) as client:
+            ids.append(create_hero(client, "Deadpond", "Dive Wilson")["id"])
+    assert ids[1] == (ids[0] + 1 if db.backend == "postgresql" else ids[0]), ids
 
 
 # ---------------------------------------------------------------- unit of work
@@ -117,6 +131,193 @@ def test_the_failed_transfer_really_ran_an_update_before_failing(
     assert team_ids(rows) == {"Deadpond": a["id"]}
 
 
+# ------------------------------------------------ the answer: what the transaction wrote
+
+
+def a_transfer_of_five_heroes(client, create_hero):
+    a, b = make_team(client, "Preventers"), make_team(client, "Z-Force")
+    ids = [create_hero(client, f"Hero {n}", "x", team_id=a["id"])["id"] for n in range(5)]
+    return transfer(a, b, ids)
+
+
+def test_with_the_default_expire_on_commit_a_transfer_reloads_each_hero_after_its_commit(
+    migrated, committing_client, create_hero, statements_after_commit
+):
+    from sqlmodel import Session
+
+    engine = migrated.database.engine
+    method, url, body = a_transfer_of_five_heroes(committing_client, create_hero)
+
+    def default_session():
+        with Session(engine) as session:  # expire_on_commit left at its default, True
+            yield session
+
+    migrated.app.dependency_overrides[migrated.main.get_session] = default_session
+    try:
+        with statements_after_commit(engine) as after:
+            response = committing_client.request(method, url, json=body)
+    finally:
+        migrated.app.dependency_overrides.clear()
+    assert response.status_code == 200, response.text
+    # The COMMIT expired the 5 heroes; building the answer read each one again, one by one.
+    selects = [s for s in after if s.startswith("SELECT")]
+    assert len(selects) == 5 and all("FROM hero WHERE hero.id = " in s for s in selects), after
+
+
+def a_write(route, client, create_hero):
+    """(method, url, body) of one request to each route that writes and answers rows."""
+    if route == "POST /heroes/":
+        return "POST", "/heroes/", {"name": "Rusty-Man", "secret_name": "Tommy Sharp"}
+    if route == "PATCH /heroes/{id}":
+        hero = create_hero(client, "Deadpond", "Dive Wilson")
+        return "PATCH", f"/heroes/{hero['id']}", {"age": 30, "version_id": 1}
+    if route == "POST /heroes/batch":
+        return "POST", "/heroes/batch", [{"name": "Rusty-Man", "secret_name": "Tommy Sharp"}]
+    if route == "POST /teams/":
+        return "POST", "/teams/", {"name": "Z-Force", "headquarters": "HQ"}
+    if route == "PATCH /teams/{id}":
+        return "PATCH", f"/teams/{make_team(client, 'Preventers')['id']}", {"name": "Z-Force"}
+    assert route == "POST /teams/{id}/transfer"
+    return a_transfer_of_five_heroes(client, create_hero)
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        "POST /heroes/",
+        "PATCH /heroes/{id}",
+        "POST /heroes/batch",
+        "POST /teams/",
+        "PATCH /teams/{id}",
+        "POST /teams/{id}/transfer",
+    ],
+)
+def test_a_write_route_sends_no_statement_after_its_commit(
+    route, migrated, committing_client, create_hero, statements_after_commit
+):
+    method, url, body = a_write(route, committing_client, create_hero)
+    with statements_after_commit(migrated.database.engine) as after:
+        response = committing_client.request(method, url, json=body)
+    assert response.status_code == 200, response.text
+    assert after == []  # expire_on_commit=False: the answer is built from what was written
+
+
+def test_a_hero_deleted_right_after_a_patch_commits_gets_the_patchs_answer(
+    migrated, committing_client, create_hero, db, rows
+):
+    # Another request deletes the hero between the PATCH's COMMIT and its answer.
+    from sqlmodel import Session
+
+    hero = create_hero(committing_client, "Deadpond", "Dive Wilson")
+
+    def another_request(session):
+        with db.engine().begin() as theirs:
+            theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero["id"]})
+
+    event.listen(Session, "after_commit", another_request)
+    try:
+        response = committing_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    finally:
+        event.remove(Session, "after_commit", another_request)
+    # The PATCH happened, then the DELETE: the answer is what the PATCH wrote.
+    assert response.status_code == 200, response.text
+    assert (response.json()["age"], response.json()["version_id"]) == (30, 2)
+    assert rows("hero") == []
+
+
+def test_with_the_default_expire_on_commit_a_hero_deleted_right_after_a_patch_is_a_500(
+    migrated, committing_client, create_hero, db, rows
+):
+    from fastapi.exceptions import ResponseValidationError
+    from sqlmodel import Session
+
+    hero = create_hero(committing_client, "Deadpond", "Dive Wilson")
+
+    def default_session():
+        with Session(migrated.database.engine) as session:  # expire_on_commit=True
+            yield session
+
+    def another_request(session):
+        with db.engine().begin() as theirs:
+            theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero["id"]})
+
+    migrated.app.dependency_overrides[migrated.main.get_session] = default_session
+    event.listen(Session, "after_commit", another_request)
+    try:
+        # The answer reloads the expired hero after the COMMIT: its row is gone.
+        with pytest.raises(ResponseValidationError, match="ObjectDeletedError: Instance"):
+            committing_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    finally:
+        event.remove(Session, "after_commit", another_request)
+        migrated.app.dependency_overrides.clear()
+    assert rows("hero") == []
+
+
+# ---------------------------------------------------------------- a row deleted meanwhile
+
+
+@contextmanager
+def deleting_before_the_update(engine, db, table, row_id):
+    """Another request deletes the row, and commits, just before the app's UPDATE of it.
+    On SQLite it waits 0.2 seconds for the write lock. Yields what happened to it:
+    ``["deleted"]``, or the error it got."""
+    done = []
+
+    def another_request(conn, cursor, statement, *args):
+        if statement.startswith(f"UPDATE {table} ") and not done:
+            other = db.engine(connect_args={"timeout": 0.2} if db.backend == "sqlite" else {})
+            try:
+                with other.begin() as theirs:
+                    theirs.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
+                done.append("deleted")
+            except OperationalError as exc:
+                done.append(str(exc.orig))
+
+    event.listen(engine, "before_cursor_execute", another_request)
+    try:
+        yield done
+    finally:
+        event.remove(engine, "before_cursor_execute", another_request)
+
+
+@pytest.mark.postgres_only
+def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
+    migrated, committing_client, create_hero, db, rows
+):
+    hero = create_hero(committing_client, "Deadpond", "Dive Wilson")
+    with deleting_before_the_update(migrated.database.engine, db, "hero", hero["id"]) as done:
+        response = committing_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert done == ["deleted"]
+    # UPDATE ... WHERE hero.id = ? AND hero.version_id = ? matched no row: StaleDataError.
+    assert (response.status_code, response.json()) == (409, {"detail": migrated.main.STALE_HERO})
+    assert rows("hero") == []
+
+
+@pytest.mark.postgres_only
+def test_a_patch_of_a_team_deleted_before_its_update_is_409(migrated, committing_client, db, rows):
+    team = make_team(committing_client, "Preventers")
+    with deleting_before_the_update(migrated.database.engine, db, "team", team["id"]) as done:
+        response = committing_client.patch(f"/teams/{team['id']}", json={"name": "Z-Force"})
+    assert done == ["deleted"]
+    # The team has no version column, but its UPDATE matched no row all the same.
+    assert response.status_code == 409
+    assert response.json() == {"detail": migrated.main.CHANGED_MEANWHILE}
+    assert rows("team") == []
+
+
+@pytest.mark.sqlite_only
+def test_on_sqlite_no_delete_comes_between_a_patchs_read_and_its_update(
+    migrated, committing_client, create_hero, db, rows
+):
+    hero = create_hero(committing_client, "Deadpond", "Dive Wilson")
+    with deleting_before_the_update(migrated.database.engine, db, "hero", hero["id"]) as done:
+        response = committing_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    # The unit of work's BEGIN IMMEDIATE holds the write lock from before the read (M4).
+    assert done == ["database is locked"]
+    assert response.status_code == 200, response.text
+    assert [(h["age"], h["version_id"]) for h in rows("hero")] == [(30, 2)]
+
+
 # ---------------------------------------------------------------- savepoints
 
 
@@ -166,6 +367,49 @@ def test_rolling_back_the_outer_transaction_undoes_its_released_savepoints(migra
         # RELEASE SAVEPOINT is not a commit: the outer rollback still undoes it.
         session.rollback()
     assert rows("hero") == []
+
+
+# ---------------------------------------------------------------- SQLite's BEGIN
+
+
+@pytest.mark.sqlite_only
+def test_on_sqlite_without_the_begin_fix_a_savepoint_opened_first_commits_when_released(
+    migrated, db, rows
+):
+    from sqlmodel import Session
+
+    plain = db.engine()  # the driver's own transaction handling, as in lesson 09
+    with Session(plain) as session, session.begin():
+        with session.begin_nested():  # SAVEPOINT, before any BEGIN: it starts a transaction
+            session.add(migrated.models.Hero(name="Deadpond", secret_name="Dive Wilson"))
+        # RELEASE ended that transaction: committed. This rollback has nothing left to undo.
+        session.rollback()
+    assert [h["name"] for h in rows("hero")] == ["Deadpond"]
+
+
+@pytest.mark.sqlite_only
+def test_the_docs_autocommit_false_way_needs_python_3_12_and_only_ever_sends_begin(tmp_path):
+    import sqlite3
+    import sys
+
+    if sys.version_info < (3, 12):  # this lesson's Python may be 3.11
+        with pytest.raises(TypeError) as caught:
+            sqlite3.connect(tmp_path / "heroes.db", autocommit=False)
+        assert str(caught.value) == "'autocommit' is an invalid keyword argument for Connection()"
+        return
+    # Python 3.12 and later: the driver opens every transaction itself, with a plain BEGIN,
+    # whatever isolation_level says, so there is nowhere to ask for BEGIN IMMEDIATE.
+    sent = []
+    connection = sqlite3.connect(
+        tmp_path / "heroes.db", autocommit=False, isolation_level="IMMEDIATE"
+    )
+    connection.set_trace_callback(sent.append)
+    connection.execute("CREATE TABLE hero (name TEXT)")
+    connection.commit()
+    connection.execute("INSERT INTO hero VALUES ('Deadpond')")
+    connection.rollback()
+    connection.close()
+    assert [s for s in sent if s.startswith("BEGIN")] == ["BEGIN", "BEGIN"], sent
 
 
 # ---------------------------------------------------------------- optimistic locking
@@ -236,6 +480,45 @@ def test_concurrent_patches_one_wins_the_other_gets_409_stale_data(
     assert (row["age"], row["version_id"]) == (winner, 2)
 
 
+ARGUMENT_ERROR = (
+    "Textual column expression 'version_id' should be explicitly declared with "
+    "text('version_id'), or use column('version_id') for more specificity"
+)
+
+
+def test_version_id_col_given_as_a_string_maps_then_fails_at_the_first_write(
+    migrated, lesson_dir, reimport, db, tmp_path, monkeypatch
+):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import ArgumentError
+
+    # The lesson as it would be with the column's name instead of the Column object.
+    copy = tmp_path / lesson_dir.name
+    shutil.copytree(lesson_dir, copy, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
+    models = copy / "models.py"
+    mapped = '__mapper_args__ = {"version_id_col": VERSION_COLUMN}'
+    assert mapped in models.read_text()
+    as_a_string = '__mapper_args__ = {"version_id_col": "version_id"}'
+    models.write_text(models.read_text().replace(mapped, as_a_string))
+    monkeypatch.syspath_prepend(str(copy))
+    main = reimport("main")  # imports, maps the classes: no error
+    assert main.__file__ == str(copy / "main.py")
+    with db.engine().begin() as connection:  # a hero from before
+        connection.execute(text("INSERT INTO hero (name, secret_name) VALUES ('Deadpond', 'x')"))
+    try:
+        with TestClient(main.app) as client:  # the app starts
+            assert client.get("/heroes/").status_code == 200
+            assert client.get("/heroes/1").json()["version_id"] == 1
+            with pytest.raises(ArgumentError) as inserting:
+                client.post("/heroes/", json={"name": "Rusty-Man", "secret_name": "x"})
+            with pytest.raises(AttributeError) as updating:
+                client.patch("/heroes/1", json={"age": 30})
+    finally:
+        main.engine.dispose()
+    assert str(inserting.value) == ARGUMENT_ERROR
+    assert str(updating.value) == "'str' object has no attribute 'table'"
+
+
 # ---------------------------------------------------------------- SELECT ... FOR UPDATE
 
 
@@ -290,6 +573,54 @@ def test_the_transfer_selects_heroes_for_update(
     locking = [s for s in selects if "FOR UPDATE" in s]
     # PostgreSQL renders FOR UPDATE; SQLite has no row locks and leaves it out.
     assert len(locking) == (1 if migrated.database.engine.dialect.name == "postgresql" else 0)
+
+
+# ---------------------------------------------------------------- order
+
+
+def test_every_list_and_the_lock_ask_for_id_order_in_their_sql(
+    migrated, committing_client, create_hero, count_statements
+):
+    client = committing_client
+    a, b = make_team(client, "Preventers"), make_team(client, "Z-Force")
+    hero = create_hero(client, "Deadpond", "x", team_id=a["id"])
+    reads = {
+        "GET /heroes/": ("/heroes/", "FROM hero"),
+        "GET /teams/": ("/teams/", "FROM team"),
+        "GET /teams/{id}/heroes": (f"/teams/{a['id']}/heroes", "FROM hero"),
+        "GET /teams/{id}": (f"/teams/{a['id']}", "FROM hero"),  # the team's heroes
+    }
+    for route, (url, table) in reads.items():
+        with count_statements(migrated.database.engine) as log:
+            assert client.get(url).status_code == 200
+        [listing] = [s for s in log.statements if table in s and "WHERE hero.id =" not in s]
+        column = table.split()[1]
+        assert f"ORDER BY {column}.id" in listing, (route, listing)
+    with count_statements(migrated.database.engine) as log:
+        moved = client.post(f"/teams/{a['id']}/transfer", json=transfer(a, b, [hero["id"]])[2])
+    assert moved.status_code == 200, moved.text
+    [lock] = [s for s in log.statements if "WHERE hero.id IN" in s]
+    assert "ORDER BY hero.id" in lock, lock
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_lists_stay_in_id_order_when_an_update_moves_the_first_row(
+    committing_client, create_hero
+):
+    # An UPDATE writes a new version of the row after the others: without ORDER BY,
+    # PostgreSQL reads it last.
+    client = committing_client
+    teams = [make_team(client, name) for name in ("Preventers", "Z-Force", "X-Men")]
+    heroes = [create_hero(client, f"Hero {n}", "x", team_id=teams[0]["id"]) for n in range(3)]
+    first = heroes[0]["id"]
+    assert client.patch(f"/heroes/{first}", json={"age": 30}).status_code == 200
+    moved = client.patch(f"/teams/{teams[0]['id']}", json={"headquarters": "Moved"})
+    assert moved.status_code == 200
+    hero_ids = [h["id"] for h in heroes]
+    assert [h["id"] for h in client.get("/heroes/").json()] == hero_ids
+    assert [h["id"] for h in client.get(f"/teams/{teams[0]['id']}/heroes").json()] == hero_ids
+    assert [h["id"] for h in client.get(f"/teams/{teams[0]['id']}").json()["heroes"]] == hero_ids
+    assert [t["id"] for t in client.get("/teams/").json()] == [t["id"] for t in teams]
 
 
 # ---------------------------------------------------------------- revision 0005
@@ -488,7 +819,7 @@ async def test_a_surrogate_in_the_query_string_arrives_as_replacement_characters
 def test_an_unknown_team_is_a_422_shaped_like_fastapis_own(client):
     response = client.post("/heroes/", json={**HERO, "team_id": 42})
     assert response.status_code == 422
-    error = {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 42 does not exist"}
+    error = {"type": "value_error", "loc": ["body", "team_id"], "msg": "No team with id 42"}
     assert response.json() == {"detail": [error]}
     spec = client.get("/openapi.json").json()
     published = spec["paths"]["/heroes/"]["post"]["responses"]["422"]["content"]

@@ -70,6 +70,23 @@ def test_merge_moves_every_hero_and_deletes_the_team(client, create_hero):
 
 
 @pytest.mark.exercise(1)
+def test_merge_answers_what_its_transaction_wrote_and_reads_nothing_after_its_commit(
+    migrated, committing_client, create_hero, statements_after_commit
+):
+    a, b = two_teams(committing_client, create_hero)
+    with statements_after_commit(migrated.database.engine) as after:
+        response = merge(committing_client, a["id"], b["id"])
+    assert response.status_code == 200, response.text
+    assert [h["name"] for h in response.json()["heroes"]] == ["Deadpond", "Rusty-Man", "Tarantula"]
+    assert after == [], (
+        f"merge_team answered with rows read after its COMMIT ({len(after)} statement(s) sent "
+        "after it: the target team's heroes, loaded while the answer was built). Build the "
+        "answer inside the unit of work, TeamPublicWithHeroes.model_validate(...) as "
+        "create_heroes builds its result, and return it after the with block"
+    )
+
+
+@pytest.mark.exercise(1)
 def test_merge_moves_every_hero_of_a_team_of_more_than_100(client, connection, create_hero):
     a, b = make_team(client, "Preventers"), make_team(client, "Z-Force")
     connection.execute(

@@ -12,7 +12,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import models  # noqa: F401  (importing it registers every table in SQLModel.metadata: M1)
+import models  # noqa: F401  (importing it registers every table in SQLModel.metadata)
 from database import SQLALCHEMY_DATABASE_URL
 
 config = context.config
@@ -48,7 +48,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             # SQLite cannot ALTER most things: autogenerate writes batch operations, which
-            # copy the table when needed (M3). Other databases run the same ops as ALTERs.
+            # copy the table when needed (lesson 09). Other databases run them as ALTERs.
             render_as_batch=True,
             # Also compare server defaults (like hero.rank's), not only columns and types.
             compare_server_default=True,

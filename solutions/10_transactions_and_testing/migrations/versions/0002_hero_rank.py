@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-11-22 03:50:22.320071
 
 A NOT NULL column on a table that may already hold rows: the server_default gives those
-rows a value ('rookie'), without which the ALTER fails (mistake M2).
+rows a value ('rookie'), without which the ALTER fails (lesson 09's README).
 """
 
 from collections.abc import Sequence

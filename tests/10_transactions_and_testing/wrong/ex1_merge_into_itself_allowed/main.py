@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
-from database import check_schema_is_current, engine, logger
+from database import check_schema_is_current, engine, health_engine, logger
 from models import (
     INT_MAX,
     NO_NUL,
@@ -121,16 +122,6 @@ async def connection_lost_handler(request: Request, exc: DBAPIError) -> JSONResp
     )
 
 
-# What a client that lost the race is told: read the hero again, then decide.
-STALE_HERO = "The hero was changed by someone else since you read it: read it again, then retry"
-
-
-@app.exception_handler(StaleDataError)
-async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONResponse:
-    # The UPDATE matched no row at the version this request read: someone else won (M3).
-    return JSONResponse(status_code=409, content={"detail": STALE_HERO})
-
-
 # The errors that say "another transaction was in the way, try again": PostgreSQL's
 # serialization failure, deadlock and lock timeout (by SQLSTATE), SQLite's busy database.
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
@@ -157,7 +148,8 @@ async def contention_handler(request: Request, exc: OperationalError) -> JSONRes
 
 def get_session() -> Iterator[Session]:
     # One session per request, closed (and its connection given back) when the request ends.
-    with Session(engine) as session:
+    # expire_on_commit=False: a write answers with what it wrote, without reading it back.
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 
@@ -183,12 +175,25 @@ def get_team_or_404(teams: TeamRepository, team_id: int) -> Team:
 def check_team_exists(teams: TeamRepository, team_id: int | None, field: str = "team_id") -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and teams.get(team_id) is None:
-        raise invalid(("body", field), f"Team {team_id} does not exist")
+        raise invalid(("body", field), f"No team with id {team_id}")
 
 
 def name_taken(name: str, kind: str = "hero") -> HTTPException:
     # The unit of work has already rolled back the failed transaction (M2).
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+# What a request that lost a race with another request is told.
+CHANGED_MEANWHILE = "Another request changed the same row at the same time; try again"
+# What a client that lost the race for a hero is told: read the hero again, then decide.
+STALE_HERO = "The hero was changed by someone else since you read it: read it again, then retry"
+
+
+@app.exception_handler(StaleDataError)
+async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONResponse:
+    # A hero's UPDATE or DELETE matched no row at the version this request read: another
+    # request changed the hero, or deleted it, in between (M3).
+    return JSONResponse(status_code=409, content={"detail": STALE_HERO})
 
 
 @app.post(
@@ -361,7 +366,10 @@ def read_team(team_id: Id, session: SessionDep) -> Team:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No team has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the team meanwhile",
+        },
     },
 )
 def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
@@ -371,6 +379,9 @@ def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
             return uow.teams.update(db_team, team.model_dump(exclude_unset=True))
     except IntegrityError:
         raise name_taken(team.name or "", "team") from None
+    except StaleDataError:
+        # Another request deleted the team after this one read it: the UPDATE matched none.
+        raise HTTPException(status_code=409, detail=CHANGED_MEANWHILE) from None
 
 
 @app.delete(
@@ -423,14 +434,15 @@ def transfer_heroes(team_id: Id, transfer: HeroTransfer, session: SessionDep) ->
 )
 def merge_team(
     team_id: Id, into: Annotated[int, Query(ge=1, le=INT_MAX)], session: SessionDep
-) -> Team:
+) -> TeamPublicWithHeroes:
     with UnitOfWork(session) as uow:
         team = get_team_or_404(uow.teams, team_id)
         target = get_team_or_404(uow.teams, into)
         for hero in uow.heroes.in_team(team_id, limit=INT_MAX):
             uow.heroes.update(hero, {"team_id": into})
         uow.teams.delete(team)
-    return target
+        merged = TeamPublicWithHeroes.model_validate(target)
+    return merged
 
 
 # <<< exercise 1
@@ -451,15 +463,26 @@ def read_team_heroes(
     return list(HeroRepository(session).in_team(team_id, offset=offset, limit=limit))
 
 
+# The threads /health's check may run in: its own, never the worker threads (40) in which
+# FastAPI runs `def` routes, and where, under overload, they all wait for the pool.
+HEALTH_CHECK_THREADS = anyio.CapacityLimiter(1)
+
+
+def ping_database() -> None:
+    # On a connection of its own (health_engine): never one the requests are queueing for.
+    with health_engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
 @app.get(
     "/health",
     responses={503: {"model": Message, "description": "The database does not answer"}},
 )
-def health() -> dict[str, str]:
-    # Readiness: can this process get a connection and run a query right now?
+async def health() -> dict[str, str]:
+    # Readiness: does the database accept a connection and answer a query right now?
+    # async def: no worker thread to wait for; the blocking check runs in a thread of its own.
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        await anyio.to_thread.run_sync(ping_database, limiter=HEALTH_CHECK_THREADS)
     except DBAPIError as exc:
         logger.warning("health check failed: %s", exc)
         raise HTTPException(
@@ -471,8 +494,9 @@ def health() -> dict[str, str]:
 
 
 @app.get("/pool")
-def pool_stats() -> dict[str, str | int]:
-    # Read the counters only: this route takes no connection, so it answers even when none is free.
+async def pool_stats() -> dict[str, str | int]:
+    # async def, and no connection: it reads counters in memory, so it answers at once even
+    # when every connection is lent out and every worker thread waits for one.
     pool = engine.pool
     stats: dict[str, str | int] = {"pool": type(pool).__name__, "status": pool.status()}
     if isinstance(pool, QueuePool):  # NullPool and StaticPool keep no counters
