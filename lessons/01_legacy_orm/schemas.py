@@ -1,10 +1,10 @@
-"""Pydantic schemas in the Pydantic 1 style: `class Config: orm_mode = True`.
+"""Pydantic schemas in the Pydantic 1 style: `@validator`, `class Config: orm_mode = True`.
 
-On Pydantic 2 this class-based config still loads, with two warnings, and `orm_mode`
-is kept as a key but no longer means anything. See the README.
+On Pydantic 2 both still load, with warnings, and `orm_mode` is kept as a key but no
+longer means anything. See the README.
 """
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, validator
 
 from models import INT_MAX, NO_NUL
 
@@ -23,9 +23,8 @@ class HeroUpdate(BaseModel):
     secret_name: str | None = Field(default=None, pattern=NO_NUL)
     age: int | None = Field(default=None, ge=0, le=INT_MAX)
 
-    @field_validator("name", "secret_name")
-    @classmethod
-    def not_null(cls, value: str | None) -> str:
+    @validator("name", "secret_name")
+    def not_null(cls, value):
         # These columns are NOT NULL: the field may be left out, but not sent as null.
         if value is None:
             raise ValueError("may be left out, but not set to null")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,7 +21,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 import crud
 from database import Base, SessionLocal, engine
+
+# >>> exercise 2
 from models import INT_MAX, Hero
+
+# <<< exercise 2
 from schemas import HeroCreate, HeroPublic, HeroUpdate
 
 
@@ -75,6 +79,8 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 def get_hero_or_404(session: Session, hero_id: int) -> Hero:
@@ -125,7 +131,8 @@ def read_heroes(
     # TODO(exercise 1): add optional min_age and max_age query parameters (0 to INT_MAX).
     # <<< exercise 1
     # >>> exercise 2
-    # TODO(exercise 2): add an optional `q` query parameter (1 to 100 characters, no NUL).
+    # TODO(exercise 2): add an optional `q` query parameter (1 to 100 characters, no NUL:
+    # the pattern NO_NUL, imported from models at the top of this file).
     # <<< exercise 2
 ) -> list[Hero]:
     heroes = crud.get_heroes(
@@ -147,7 +154,7 @@ def read_heroes(
     response_model=HeroPublic,
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
-def read_hero(hero_id: int, session: SessionDep) -> Hero:
+def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     return get_hero_or_404(session, hero_id)
 
 
@@ -163,7 +170,7 @@ def read_hero(hero_id: int, session: SessionDep) -> Hero:
         },
     },
 )
-def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
+def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
     # >>> exercise 3
     # TODO(exercise 3): renaming a hero to a taken name is a 409 too.
@@ -175,6 +182,6 @@ def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
     "/heroes/{hero_id}",
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
-def delete_hero(hero_id: int, session: SessionDep) -> dict[str, bool]:
+def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     crud.delete_hero(session, get_hero_or_404(session, hero_id))
     return {"ok": True}

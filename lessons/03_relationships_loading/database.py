@@ -14,7 +14,10 @@ SQLALCHEMY_DATABASE_URL = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
 
 # No connect_args: SQLAlchemy 2.x passes check_same_thread=False for SQLite files itself.
 engine = create_engine(SQLALCHEMY_DATABASE_URL)
-SessionLocal = sessionmaker(bind=engine)
+# autoflush stays on (the default): a query sees the changes its session has not sent yet.
+# expire_on_commit=False: after COMMIT, objects keep the values the session wrote and read,
+# so a route answers with them instead of reloading the row. The README explains both.
+SessionLocal = sessionmaker(bind=engine, expire_on_commit=False)
 
 
 def enable_sqlite_foreign_keys(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 import crud
 from database import Base, SessionLocal, engine
-from models import INT_MAX, Hero, Power, Team
+from models import INT_MAX, NO_NUL, Hero, Power, Team
 from schemas import (
     HeroCreate,
     HeroPublic,
@@ -85,6 +85,8 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 def get_hero_or_404(session: Session, hero_id: int) -> Hero:
@@ -138,7 +140,7 @@ def read_heroes(
     limit: Annotated[int, Query(ge=0, le=100)] = 100,
     min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
     max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
 ) -> list[Hero]:
     heroes = crud.get_heroes(
         session,
@@ -156,8 +158,11 @@ def read_heroes(
     response_model=HeroPublicWithTeam,
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
-def read_hero(hero_id: int, session: SessionDep) -> Hero:
-    return get_hero_or_404(session, hero_id)
+def read_hero(hero_id: Id, session: SessionDep) -> Hero:
+    hero = crud.get_hero_with_team(session, hero_id)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return hero
 
 
 @app.patch(
@@ -172,7 +177,7 @@ def read_hero(hero_id: int, session: SessionDep) -> Hero:
         },
     },
 )
-def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
+def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
     check_team_exists(session, hero.team_id)
     try:
@@ -185,7 +190,7 @@ def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
     "/heroes/{hero_id}",
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
-def delete_hero(hero_id: int, session: SessionDep) -> dict[str, bool]:
+def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     crud.delete_hero(session, get_hero_or_404(session, hero_id))
     return {"ok": True}
 
@@ -198,7 +203,7 @@ def delete_hero(hero_id: int, session: SessionDep) -> dict[str, bool]:
         409: {"model": Message, "description": "Another request linked or deleted them meanwhile"},
     },
 )
-def add_power_to_hero(hero_id: int, power_id: int, session: SessionDep) -> Hero:
+def add_power_to_hero(hero_id: Id, power_id: Id, session: SessionDep) -> Hero:
     hero = crud.get_hero_with_powers(session, hero_id)
     if hero is None:
         raise HTTPException(status_code=404, detail="Hero not found")
@@ -219,7 +224,7 @@ def add_power_to_hero(hero_id: int, power_id: int, session: SessionDep) -> Hero:
         409: {"model": Message, "description": "Another request removed it meanwhile"},
     },
 )
-def remove_power_from_hero(hero_id: int, power_id: int, session: SessionDep) -> Hero:
+def remove_power_from_hero(hero_id: Id, power_id: Id, session: SessionDep) -> Hero:
     hero = crud.get_hero_with_powers(session, hero_id)
     if hero is None:
         raise HTTPException(status_code=404, detail="Hero not found")
@@ -265,7 +270,7 @@ def read_teams(
     response_model=TeamPublicWithHeroes,
     responses={404: {"model": Message, "description": "No team has this id"}},
 )
-def read_team(team_id: int, session: SessionDep) -> Team:
+def read_team(team_id: Id, session: SessionDep) -> Team:
     team = crud.get_team_with_heroes(session, team_id)
     if team is None:
         raise HTTPException(status_code=404, detail="Team not found")
@@ -276,7 +281,7 @@ def read_team(team_id: int, session: SessionDep) -> Team:
     "/teams/{team_id}",
     responses={404: {"model": Message, "description": "No team has this id"}},
 )
-def delete_team(team_id: int, session: SessionDep) -> dict[str, bool]:
+def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
     crud.delete_team(session, get_team_or_404(session, team_id))
     return {"ok": True}
 
@@ -317,7 +322,7 @@ def read_powers(
     response_model=PowerPublicWithHeroes,
     responses={404: {"model": Message, "description": "No power has this id"}},
 )
-def read_power(power_id: int, session: SessionDep) -> Power:
+def read_power(power_id: Id, session: SessionDep) -> Power:
     power = crud.get_power_with_heroes(session, power_id)
     if power is None:
         raise HTTPException(status_code=404, detail="Power not found")
@@ -330,7 +335,7 @@ def read_power(power_id: int, session: SessionDep) -> Power:
     response_model=list[HeroPublic],
     responses={404: {"model": Message, "description": "No power has this id"}},
 )
-def read_power_heroes(power_id: int, session: SessionDep) -> Sequence[Hero]:
+def read_power_heroes(power_id: Id, session: SessionDep) -> Sequence[Hero]:
     return crud.get_power_heroes(session, get_power_or_404(session, power_id))
 
 

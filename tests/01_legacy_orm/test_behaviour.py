@@ -7,10 +7,35 @@ import sys
 import warnings
 
 import pytest
-from pydantic import ValidationError
+from pydantic import PydanticUserError, ValidationError
 from pydantic.warnings import PydanticDeprecatedSince20
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.exc import DataError, LegacyAPIWarning, MovedIn20Warning
+
+# Pydantic 2's exact words for each Pydantic 1 API this lesson uses (README's table).
+MIGRATION_GUIDE = (
+    "Deprecated in Pydantic V2.0 to be removed in V3.0. "
+    "See Pydantic V2 Migration Guide at https://errors.pydantic.dev/2.14/migration/"
+)
+CLASS_CONFIG_WARNING = (
+    f"Support for class-based `config` is deprecated, use ConfigDict instead. {MIGRATION_GUIDE}"
+)
+VALIDATOR_WARNING = (
+    "Pydantic V1 style `@validator` validators are deprecated. You should migrate to "
+    "Pydantic V2 style `@field_validator` validators, see the migration guide for more "
+    f"details. {MIGRATION_GUIDE}"
+)
+DICT_WARNING = f"The `dict` method is deprecated; use `model_dump` instead. {MIGRATION_GUIDE}"
+FROM_ORM_WARNING = (
+    "The `from_orm` method is deprecated; set `model_config['from_attributes']=True` and use "
+    f"`model_validate` instead. {MIGRATION_GUIDE}"
+)
+
+
+def exactly(message: str) -> str:
+    """A regex that matches this message and nothing more."""
+    return f"^{re.escape(message)}$"
+
 
 # ---------------------------------------------------------------- the /heroes/ contract
 
@@ -31,11 +56,20 @@ def test_secret_name_is_stored_but_not_returned(client, lesson):
         assert stored.secret_name == "Dive Wilson"
 
 
-def test_list_is_in_insertion_order_with_offset_and_limit(client, create_hero):
+def test_list_is_in_insertion_order_with_offset_and_limit(
+    client, lesson, db, create_hero, count_statements
+):
     names = [create_hero(client, f"Hero {i}")["name"] for i in range(5)]
-    assert [h["name"] for h in client.get("/heroes/").json()] == names
-    page = client.get("/heroes/", params={"offset": 1, "limit": 2}).json()
-    assert [h["name"] for h in page] == names[1:3]
+    with db.engine().begin() as conn:
+        # Rewrite the first two rows. PostgreSQL stores the new versions after the others,
+        # so a SELECT without ORDER BY lists them last there (SQLite keeps rows by id).
+        conn.execute(text("UPDATE hero SET name = name WHERE id <= 2"))
+    with count_statements(lesson.database.engine) as log:
+        listed = [h["name"] for h in client.get("/heroes/").json()]
+        page = [h["name"] for h in client.get("/heroes/", params={"offset": 1, "limit": 2}).json()]
+    assert (listed, page) == (names, names[1:3])
+    # The order is the SQL's, not the table's: ORDER BY id, before the page is cut.
+    assert all("FROM hero ORDER BY hero.id LIMIT " in s for s in log.statements), str(log)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +97,27 @@ def test_patch_changes_only_the_fields_sent(client, create_hero):
     hero = create_hero(client, "Spider-Boy", age=16)
     response = client.patch(f"/heroes/{hero['id']}", json={"age": 17})
     assert response.json() == {"id": hero["id"], "name": "Spider-Boy", "age": 17}
+
+
+def test_a_patch_warns_that_dict_is_deprecated_and_still_works(client, create_hero):
+    # crud.update_hero calls the Pydantic 1 method: .dict(exclude_unset=True).
+    hero = create_hero(client, "Spider-Boy", age=16)
+    with pytest.warns(PydanticDeprecatedSince20, match=exactly(DICT_WARNING)):
+        response = client.patch(f"/heroes/{hero['id']}", json={"age": 17})
+    assert response.json() == {"id": hero["id"], "name": "Spider-Boy", "age": 17}
+
+
+def test_serving_warns_only_for_dict_once_per_patch(client, create_hero):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hero = create_hero(client, "Deadpond")
+        client.get("/heroes/")
+        client.get(f"/heroes/{hero['id']}")
+        client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+        client.delete(f"/heroes/{hero['id']}")
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == [
+        f"PydanticDeprecatedSince20: {DICT_WARNING}"
+    ]
 
 
 def test_patch_with_null_age_clears_it(client, create_hero):
@@ -184,7 +239,7 @@ def test_every_request_gives_its_connection_back_to_the_pool(client, lesson, cre
 # ---------------------------------------------------------------- the legacy warnings
 
 
-def test_importing_the_lesson_raises_four_kinds_of_warning_and_no_other(
+def test_importing_the_lesson_raises_five_kinds_of_warning_and_no_other(
     reimport, lesson_import_warnings
 ):
     with warnings.catch_warnings(record=True) as caught:
@@ -196,7 +251,7 @@ def test_importing_the_lesson_raises_four_kinds_of_warning_and_no_other(
         for cls, pattern in lesson_import_warnings
         if issubclass(w.category, cls) and re.search(pattern, str(w.message))
     }
-    # Every warning is one of the four kinds (some more than once), and each kind occurs.
+    # Every warning is one of the five kinds (some more than once), and each kind occurs.
     assert all(
         any(issubclass(w.category, c) and re.search(p, str(w.message)) for c, p in kinds)
         for w in caught
@@ -230,10 +285,11 @@ def test_the_server_log_shows_only_the_orm_mode_warning_by_default(lesson, db):
         assert hidden not in log
 
 
-def test_pythonwarnings_default_shows_all_four_in_the_server_log(lesson, db):
+def test_pythonwarnings_default_shows_all_five_in_the_server_log(lesson, db):
     log = import_main_in_a_new_interpreter(lesson, db, PYTHONWARNINGS="default")
     assert "MovedIn20Warning: The ``declarative_base()`` function is now available" in log
-    assert "PydanticDeprecatedSince20: Support for class-based `config` is deprecated" in log
+    assert f"PydanticDeprecatedSince20: {CLASS_CONFIG_WARNING}" in log
+    assert f"PydanticDeprecatedSince20: {VALIDATOR_WARNING}" in log
     assert "UserWarning: Valid config keys have changed in V2:" in log
     assert (
         "DeprecationWarning: \n        on_event is deprecated, use lifespan event handlers instead."
@@ -247,16 +303,21 @@ def test_declarative_base_from_ext_declarative_warns_moved_in_20(reimport):
         reimport("database")
 
 
-def test_class_based_config_with_orm_mode_warns_twice(reimport):
+def test_class_based_config_with_orm_mode_warns_twice_and_validator_once(reimport):
     with pytest.warns(MovedIn20Warning):
         reimport("database")  # schemas imports models, which imports database
     with (
         pytest.warns(UserWarning, match="'orm_mode' has been renamed to 'from_attributes'"),
-        pytest.warns(
-            PydanticDeprecatedSince20, match="Support for class-based `config` is deprecated"
-        ),
+        pytest.warns(PydanticDeprecatedSince20, match=exactly(CLASS_CONFIG_WARNING)),
+        pytest.warns(PydanticDeprecatedSince20, match=exactly(VALIDATOR_WARNING)),
     ):
         reimport("schemas", forget=False)
+
+
+def test_the_v1_validator_still_runs_on_pydantic_2(lesson):
+    with pytest.raises(ValidationError, match="may be left out, but not set to null"):
+        lesson.schemas.HeroUpdate(name=None)
+    assert lesson.schemas.HeroUpdate(name="Deadpond").name == "Deadpond"
 
 
 def test_on_event_warns_deprecated_use_lifespan(reimport):
@@ -335,6 +396,24 @@ def test_model_validate_of_an_orm_object_fails_despite_orm_mode(client, lesson, 
         assert (
             lesson.schemas.HeroRead.model_validate(orm_hero, from_attributes=True).id == hero["id"]
         )
+
+
+def test_from_orm_warns_and_then_refuses_because_orm_mode_is_not_translated(
+    client, lesson, create_hero
+):
+    hero = create_hero(client, "Deadpond")
+    with lesson.database.SessionLocal() as db:
+        orm_hero = db.get(lesson.models.Hero, hero["id"])
+        with (
+            pytest.warns(PydanticDeprecatedSince20, match=exactly(FROM_ORM_WARNING)),
+            pytest.raises(
+                PydanticUserError,
+                match=exactly(
+                    "You must set the config attribute `from_attributes=True` to use from_orm"
+                ),
+            ),
+        ):
+            lesson.schemas.HeroRead.from_orm(orm_hero)
 
 
 def test_response_model_still_serializes_orm_objects(client, create_hero):

@@ -38,19 +38,46 @@ def shared_session_app(lesson, app):
     shared.invalidate()
 
 
+# M1's error in full, as the README quotes it: SQLAlchemy repeats the original error, with
+# the statement that failed and its parameters, and adds a link to its explanation.
+PENDING_ROLLBACK = (
+    "This Session's transaction has been rolled back due to a previous exception during "
+    "flush. To begin a new transaction with this Session, first issue Session.rollback(). "
+    "Original exception was: {original}\n"
+    "[SQL: {sql}]\n"
+    "[parameters: {parameters}]\n"
+    "(Background on this error at: https://sqlalche.me/e/21/gkpj) "
+    "(Background on this error at: https://sqlalche.me/e/21/7s2a)"
+)
+DEADPOND = {"name": "Deadpond", "secret_name": "Dive Wilson"}
+
+
+def pending_rollback_message(db) -> str:
+    if db.backend == "sqlite":
+        return PENDING_ROLLBACK.format(
+            original="(sqlite3.IntegrityError) UNIQUE constraint failed: hero.name",
+            sql="INSERT INTO hero (name, secret_name, age) VALUES (?, ?, ?)",
+            parameters="('Deadpond', 'Dive Wilson', None)",
+        )
+    return PENDING_ROLLBACK.format(
+        original="(psycopg.errors.UniqueViolation) duplicate key value violates unique "
+        'constraint "ix_hero_name"\nDETAIL:  Key (name)=(Deadpond) already exists.',
+        sql="INSERT INTO hero (name, secret_name, age) VALUES (%(name)s::VARCHAR, "
+        "%(secret_name)s::VARCHAR, %(age)s::INTEGER) RETURNING hero.id",
+        parameters="{'name': 'Deadpond', 'secret_name': 'Dive Wilson', 'age': None}",
+    )
+
+
 def test_m1_one_shared_session_fails_every_request_after_one_error(shared_session_app, db):
     with TestClient(shared_session_app) as client:
-        assert client.post("/heroes/", json={"name": "A", "secret_name": "a"}).status_code == 200
+        assert client.post("/heroes/", json=DEADPOND).status_code == 200
         with pytest.raises(IntegrityError, match=duplicate_name_fragment(db)):
-            client.post("/heroes/", json={"name": "A", "secret_name": "a"})
+            client.post("/heroes/", json=DEADPOND)
         # A valid, unrelated request now fails, and so will every one after it.
         for _ in range(2):
-            with pytest.raises(
-                PendingRollbackError,
-                match="This Session's transaction has been rolled back due to a previous "
-                "exception during flush",
-            ):
+            with pytest.raises(PendingRollbackError) as caught:
                 client.get("/heroes/")
+            assert str(caught.value) == pending_rollback_message(db)
 
 
 def test_m1_the_lessons_session_per_request_recovers_after_an_error(client, lesson):

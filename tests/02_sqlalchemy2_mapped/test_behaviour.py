@@ -7,7 +7,9 @@ import jsonschema
 import pytest
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import ArgumentError, DataError
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 # ---------------------------------------------------------------- nothing deprecated is left
 
@@ -78,11 +80,20 @@ def test_create_returns_the_hero_with_an_id_generated_by_the_database(client):
     assert response.json() == {"id": 1, "name": "Deadpond", "age": 48}
 
 
-def test_list_is_in_insertion_order_with_offset_and_limit(client, create_hero):
+def test_list_is_in_insertion_order_with_offset_and_limit(
+    client, lesson, db, create_hero, count_statements
+):
     names = [create_hero(client, f"Hero {i}")["name"] for i in range(5)]
-    assert [h["name"] for h in client.get("/heroes/").json()] == names
-    page = client.get("/heroes/", params={"offset": 3, "limit": 5}).json()
-    assert [h["name"] for h in page] == names[3:]
+    with db.engine().begin() as conn:
+        # Rewrite the first two rows. PostgreSQL stores the new versions after the others,
+        # so a SELECT without ORDER BY lists them last there (SQLite keeps rows by id).
+        conn.execute(text("UPDATE hero SET name = name WHERE id <= 2"))
+    with count_statements(lesson.database.engine) as log:
+        listed = [h["name"] for h in client.get("/heroes/").json()]
+        page = [h["name"] for h in client.get("/heroes/", params={"offset": 3, "limit": 5}).json()]
+    assert (listed, page) == (names, names[3:])
+    # The order is the SQL's, not the table's: ORDER BY id, before the page is cut.
+    assert all("FROM hero ORDER BY hero.id LIMIT " in s for s in log.statements), str(log)
 
 
 def test_list_limit_defaults_to_100(client, lesson):
@@ -92,17 +103,52 @@ def test_list_limit_defaults_to_100(client, lesson):
     assert len(client.get("/heroes/").json()) == 100
 
 
-def test_missing_hero_is_404_hero_not_found(client):
-    for method in ("GET", "PATCH", "DELETE"):
-        response = client.request(method, "/heroes/999", json={} if method == "PATCH" else None)
-        assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
-
-
-@pytest.mark.parametrize("hero_id", [0, 2**31, 2**63, -(2**63) - 1])
+# 2**31 - 1 is INT_MAX, the largest id an INTEGER column holds: well formed, and free.
+@pytest.mark.parametrize("hero_id", [999, 2**31 - 1])
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
-def test_an_id_no_hero_can_have_is_404_not_a_database_error(client, method, hero_id):
+def test_a_well_formed_id_no_hero_has_is_404_hero_not_found(client, create_hero, method, hero_id):
+    create_hero(client, "Deadpond")
     response = client.request(method, f"/heroes/{hero_id}", json={} if method == "PATCH" else None)
     assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
+
+
+@pytest.mark.sqlite_only
+def test_without_the_bound_sqlite_cannot_even_send_an_id_of_2_to_the_63(client, lesson):
+    with lesson.database.SessionLocal() as session, pytest.raises(OverflowError):
+        session.get(lesson.models.Hero, 2**63)
+
+
+@pytest.mark.postgres_only
+def test_without_the_bound_postgresql_refuses_an_id_beyond_integer(client, lesson):
+    with (
+        lesson.database.SessionLocal() as session,
+        pytest.raises(DataError, match="integer out of range"),
+    ):
+        session.get(lesson.models.Hero, 2**31)
+
+
+IMPOSSIBLE_IDS = [
+    (0, "Input should be greater than or equal to 1"),
+    (-1, "Input should be greater than or equal to 1"),
+    (2**31, "Input should be less than or equal to 2147483647"),
+    (2**63, "Input should be less than or equal to 2147483647"),
+]
+
+
+@pytest.mark.parametrize(("hero_id", "message"), IMPOSSIBLE_IDS)
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_an_id_no_hero_can_have_is_422_naming_it_before_the_database_is_asked(
+    client, lesson, count_statements, method, hero_id, message
+):
+    with count_statements(lesson.database.engine) as log:
+        response = client.request(
+            method, f"/heroes/{hero_id}", json={} if method == "PATCH" else None
+        )
+    assert response.status_code == 422
+    assert [(e["loc"], e["msg"]) for e in response.json()["detail"]] == [
+        (["path", "hero_id"], message)
+    ]
+    assert log.count == 0, str(log)
 
 
 def test_delete_answers_ok_and_the_row_is_gone(client, lesson, create_hero):
@@ -471,10 +517,42 @@ def test_lifespan_closes_the_pools_connections_at_shutdown(lesson, app, create_h
     from fastapi.testclient import TestClient
 
     engine = lesson.database.engine
+    closed: list[int] = []  # the DBAPI connections the pool really closed
+    event.listen(
+        engine, "close", lambda dbapi_connection, record: closed.append(id(dbapi_connection))
+    )
+    opened: list[int] = []
+    event.listen(
+        engine, "connect", lambda dbapi_connection, record: opened.append(id(dbapi_connection))
+    )
     with TestClient(app) as client:
         create_hero(client, "Deadpond")
-        assert engine.pool.checkedin() >= 1  # a connection waits in the pool
-    assert engine.pool.checkedin() == 0
+        assert client.get("/heroes/").status_code == 200
+        waiting = engine.pool.checkedin()
+        assert waiting >= 1 and closed == []  # open, waiting in the pool, while the app serves
+    assert sorted(closed) == sorted(opened), "shutdown closes every connection the pool opened"
+
+
+@pytest.mark.postgres_only
+def test_postgresql_sees_no_connection_of_the_app_after_shutdown(lesson, app, db, create_hero):
+    from fastapi.testclient import TestClient
+
+    observer = db.engine(poolclass=NullPool)  # its one connection closes after each look
+
+    def backends() -> int:
+        # Every other connection the server has for this test's role: the app's.
+        with observer.connect() as conn:
+            return conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE usename = current_user AND pid <> pg_backend_pid()"
+                )
+            )
+
+    with TestClient(app) as client:
+        create_hero(client, "Deadpond")
+        assert backends() >= 1  # the app's pooled connection, seen by the server
+    assert backends() == 0
 
 
 # ---------------------------------------------------------------- sessions and connections
@@ -489,6 +567,161 @@ def test_every_request_gives_its_connection_back_to_the_pool(client, lesson, cre
     failing.post("/heroes/", json={"name": "Hero 1", "secret_name": "x"})  # 409 (500 unsolved)
     client.get("/heroes/999")  # a 404
     assert lesson.database.engine.pool.checkedout() == 0
+
+
+# ---------------------------------------------------------------- the session factory
+
+
+def statement_kinds(log) -> list[str]:
+    """The first word of each statement sent: INSERT, SELECT, UPDATE..."""
+    return [statement.split()[0] for statement in log.statements]
+
+
+def test_autoflush_lets_a_query_see_what_its_session_has_not_sent_yet(
+    client, lesson, count_statements
+):
+    Hero = lesson.models.Hero
+    with (
+        lesson.database.SessionLocal() as session,
+        count_statements(lesson.database.engine) as log,
+    ):
+        session.add(Hero(name="Deadpond", secret_name="Dive Wilson"))
+        found = session.scalars(select(Hero).where(Hero.name == "Deadpond")).one_or_none()
+        assert found is not None and found.name == "Deadpond"
+    # The query flushed the pending hero first: its INSERT went out before the SELECT.
+    assert statement_kinds(log) == ["INSERT", "SELECT"], str(log)
+
+
+def test_with_lesson_01s_autoflush_false_the_same_query_misses_the_new_hero(
+    client, lesson, count_statements
+):
+    Hero = lesson.models.Hero
+    legacy = sessionmaker(autocommit=False, autoflush=False, bind=lesson.database.engine)
+    with legacy() as session, count_statements(lesson.database.engine) as log:
+        session.add(Hero(name="Deadpond", secret_name="Dive Wilson"))
+        found = session.scalars(select(Hero).where(Hero.name == "Deadpond")).one_or_none()
+        assert found is None  # the hero is in the session, but not yet in the database
+    assert statement_kinds(log) == ["SELECT"], str(log)
+
+
+def test_autocommit_true_no_longer_exists_so_autocommit_false_says_nothing(lesson):
+    with pytest.raises(ArgumentError, match="^autocommit=True is no longer supported$"):
+        sessionmaker(autocommit=True, bind=lesson.database.engine)()
+
+
+def test_a_create_sends_one_insert_and_reads_nothing_back(client, lesson, count_statements):
+    with count_statements(lesson.database.engine) as log:
+        response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "D", "age": 48})
+    assert response.json() == {"id": 1, "name": "Deadpond", "age": 48}
+    assert statement_kinds(log) == ["INSERT"], str(log)
+
+
+def test_a_patch_sends_one_select_and_one_update_and_reads_nothing_back(
+    client, lesson, create_hero, count_statements
+):
+    hero = create_hero(client, "Deadpond", age=48)
+    with count_statements(lesson.database.engine) as log:
+        response = client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert response.json() == {**hero, "age": 30}
+    assert statement_kinds(log) == ["SELECT", "UPDATE"], str(log)
+
+
+def delete_through_another_connection_after_the_commit(lesson, db, name: str) -> list[bool]:
+    """Another request deletes the hero, and commits, right after the app's COMMIT."""
+    done: list[bool] = []
+
+    def another_request(session):
+        if not done:
+            done.append(True)
+            with db.engine().begin() as theirs:
+                theirs.execute(text("DELETE FROM hero WHERE name = :name"), {"name": name})
+
+    event.listen(lesson.database.SessionLocal, "after_commit", another_request)
+    return done
+
+
+def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_commit(
+    client, lesson, db, create_hero
+):
+    hero = create_hero(client, "Deadpond", age=48)
+    done = delete_through_another_connection_after_the_commit(lesson, db, "Deadpond")
+    response = client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert done, "PATCH /heroes/{id} never committed"
+    # The UPDATE happened, and the DELETE after it: the PATCH's answer is what it wrote.
+    assert (response.status_code, response.json(), stored_heroes(db)) == (
+        200,
+        {**hero, "age": 30},
+        [],
+    )
+
+
+def test_a_create_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_commit(
+    client, lesson, db
+):
+    done = delete_through_another_connection_after_the_commit(lesson, db, "Deadpond")
+    response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "D", "age": 48})
+    assert done, "POST /heroes/ never committed"
+    assert (response.status_code, response.json(), stored_heroes(db)) == (
+        200,
+        {"id": 1, "name": "Deadpond", "age": 48},
+        [],
+    )
+
+
+# ---------------------------------------------------------------- response_model and -> Hero
+
+
+def test_response_model_wins_over_the_return_annotation(client, lesson):
+    from fastapi.routing import APIRoute
+
+    HeroPublic, Hero = lesson.schemas.HeroPublic, lesson.models.Hero
+    chosen = {
+        f"{sorted(route.methods)[0]} {route.path}": (
+            route.endpoint.__annotations__["return"],
+            route.response_model,
+        )
+        for route in lesson.app.routes
+        if isinstance(route, APIRoute)
+    }
+    assert chosen == {
+        "POST /heroes/": (Hero, HeroPublic),
+        "GET /heroes/": (list[Hero], list[HeroPublic]),
+        "GET /heroes/{hero_id}": (Hero, HeroPublic),
+        "PATCH /heroes/{hero_id}": (Hero, HeroPublic),
+        # No response_model: the return annotation is the response model.
+        "DELETE /heroes/{hero_id}": (dict[str, bool], dict[str, bool]),
+    }
+    spec = client.get("/openapi.json").json()
+    answer = spec["paths"]["/heroes/{hero_id}"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HeroPublic"
+    }
+    assert "Hero" not in spec["components"]["schemas"]  # the ORM class is not published
+
+
+def test_the_response_model_filters_the_orm_object_so_secret_name_never_leaves(
+    client, lesson, create_hero
+):
+    hero = create_hero(client, "Deadpond", secret_name="Dive Wilson", age=48)
+    with lesson.database.SessionLocal() as session:
+        returned = lesson.main.read_hero(hero["id"], session)  # what the route returns
+        assert returned.secret_name == "Dive Wilson"
+    assert client.get(f"/heroes/{hero['id']}").json() == {"id": 1, "name": "Deadpond", "age": 48}
+
+
+def test_a_return_annotation_alone_must_be_a_pydantic_type(lesson):
+    from fastapi import FastAPI
+    from fastapi.exceptions import FastAPIError
+
+    Hero = lesson.models.Hero
+    with pytest.raises(
+        FastAPIError,
+        match=r"^Invalid args for response field! Hint: check that <class 'models\.Hero'> is a "
+        r"valid Pydantic field type\.",
+    ):
+
+        @FastAPI().get("/heroes/{hero_id}")
+        def read_hero(hero_id: int) -> Hero: ...
 
 
 # ---------------------------------------------------------------- a hero deleted meanwhile

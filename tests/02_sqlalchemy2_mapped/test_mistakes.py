@@ -1,7 +1,13 @@
 """Lesson 02: each common mistake from the README, reproduced, then the lesson's way."""
 
+import re
+
 import pytest
-from sqlalchemy.exc import IntegrityError
+from fastapi.exceptions import ResponseValidationError
+from fastapi.testclient import TestClient
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 # ---------------------------------------------------------------- M1: model_dump() in PATCH
@@ -15,7 +21,6 @@ def patch_without_exclude_unset(lesson, monkeypatch):
         for key, value in hero_update.model_dump().items():
             setattr(hero, key, value)
         session.commit()
-        session.refresh(hero)
         return hero
 
     monkeypatch.setattr(lesson.crud, "update_hero", update_hero)
@@ -40,48 +45,92 @@ def test_m1_exclude_unset_keeps_fields_not_sent(client, create_hero):
     assert response.json()["age"] == 16
 
 
-# ---------------------------------------------------------------- M2: detached after commit
+# ---------------------------------------------------------------- M2: expired after commit
+
+DETACHED = (
+    r"^Instance <Hero at 0x[0-9a-f]+> is not bound to a Session; "
+    r"attribute refresh operation cannot proceed"
+)
 
 
-def test_m2_reading_an_expired_object_after_its_session_closed(client, lesson):
-    with lesson.database.SessionLocal() as session:
+@pytest.fixture
+def expiring(lesson):
+    """A session factory made the default way, as most tutorials make it:
+    expire_on_commit left True."""
+    return sessionmaker(bind=lesson.database.engine)
+
+
+def test_m2_reading_an_expired_object_after_its_session_closed(client, lesson, expiring):
+    with expiring() as session:
         hero = lesson.models.Hero(name="Deadpond", secret_name="Dive Wilson")
         session.add(hero)
         session.commit()  # expire_on_commit=True: every attribute is now expired
-    with pytest.raises(
-        DetachedInstanceError,
-        match=r"Instance <Hero at 0x[0-9a-f]+> is not bound to a Session; "
-        r"attribute refresh operation cannot proceed",
-    ):
+    with pytest.raises(DetachedInstanceError, match=DETACHED):
         _ = hero.name
 
 
-def test_m2_refresh_before_the_session_closes_loads_the_attributes(client, lesson):
-    with lesson.database.SessionLocal() as session:
-        hero = lesson.models.Hero(name="Deadpond", secret_name="Dive Wilson")
-        session.add(hero)
-        session.commit()
-        session.refresh(hero)
-    assert (hero.id, hero.name) == (1, "Deadpond")
-
-
-def test_m2_a_route_can_return_an_expired_object_because_fastapi_serializes_it_first(
-    client, lesson, monkeypatch
+def test_m2_refresh_after_the_commit_fails_when_another_request_deleted_the_row(
+    client, lesson, db, expiring, create_hero
 ):
-    # crud.create_hero without its refresh(): the route returns an expired Hero. FastAPI
-    # builds the response while the request's session is still open, so it reloads.
-    def create_hero_without_refresh(session, hero_create):
-        hero = lesson.models.Hero(**hero_create.model_dump())
-        session.add(hero)
+    created = create_hero(client, "Deadpond")
+    with expiring() as session:
+        hero = session.get(lesson.models.Hero, created["id"])
+        hero.age = 30
         session.commit()
-        return hero
+        with db.engine().begin() as theirs:  # another request, between COMMIT and refresh()
+            theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": created["id"]})
+        with pytest.raises(
+            InvalidRequestError, match=r"^Could not refresh instance '<Hero at 0x[0-9a-f]+>'$"
+        ):
+            session.refresh(hero)
 
-    monkeypatch.setattr(lesson.crud, "create_hero", create_hero_without_refresh)
-    response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "D", "age": 48})
-    assert (response.status_code, response.json()) == (
-        200,
-        {"id": 1, "name": "Deadpond", "age": 48},
-    )
+
+def test_m2_a_route_that_answers_with_an_expired_hero_deleted_meanwhile_is_a_500(
+    lesson, app, db, expiring, create_hero
+):
+    def get_expiring_session():
+        with expiring() as session:
+            yield session
+
+    def another_request(session):  # deletes the hero right after the PATCH's COMMIT
+        with db.engine().begin() as theirs:
+            theirs.execute(text("DELETE FROM hero WHERE age = 30"))
+
+    with TestClient(app) as client, TestClient(app, raise_server_exceptions=False) as raw:
+        first, second = create_hero(client, "Deadpond"), create_hero(client, "Rusty-Man")
+        app.dependency_overrides[lesson.main.get_session] = get_expiring_session
+        event.listen(expiring, "after_commit", another_request)
+        try:
+            with pytest.raises(ResponseValidationError) as caught:
+                client.patch(f"/heroes/{first['id']}", json={"age": 30})
+            response = raw.patch(f"/heroes/{second['id']}", json={"age": 30})
+        finally:
+            app.dependency_overrides.clear()
+    # FastAPI reads the expired attributes while it builds the JSON: each read reloads the
+    # row, which is gone. The error arrives wrapped, one per field the model reads.
+    errors = caught.value.errors()
+    assert {error["loc"] for error in errors} == {("response", f) for f in ("id", "name", "age")}
+    assert all(
+        re.match(
+            r"^ObjectDeletedError: Instance '<Hero at 0x[0-9a-f]+>' has been deleted, or its "
+            r"row is otherwise not present\.$",
+            error["ctx"]["error"],
+        )
+        for error in errors
+    ), errors
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+
+
+def test_m2_the_lessons_factory_keeps_the_values_after_commit_and_close(
+    client, lesson, count_statements
+):
+    with lesson.database.SessionLocal() as session:
+        hero = lesson.models.Hero(name="Deadpond", secret_name="Dive Wilson", age=48)
+        session.add(hero)
+        session.commit()  # expire_on_commit=False: nothing is expired
+    with count_statements(lesson.database.engine) as log:
+        assert (hero.id, hero.name, hero.age) == (1, "Deadpond", 48)
+    assert log.count == 0, str(log)  # read from the object, not reloaded
 
 
 # ---------------------------------------------------------------- M3: Mapped[str] left unset

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import math
+import re
 from typing import Any
 
 import anyio
@@ -24,11 +25,25 @@ def test_create_returns_the_hero_with_an_id_and_no_team(client):
     assert response.json() == {"id": 1, "name": "Deadpond", "age": 48, "team_id": None}
 
 
-def test_list_is_in_insertion_order_with_offset_and_limit(client, create_hero):
+def rewrite_rows(db, table: str, ids: list[int]) -> None:
+    """Rewrite these rows unchanged. PostgreSQL stores the new versions after the others, so
+    a SELECT without ORDER BY lists them last there; SQLite keeps its rows in id order."""
+    with db.engine().begin() as conn:
+        conn.execute(
+            text(f"UPDATE {table} SET name = name WHERE id IN ({', '.join(map(str, ids))})")
+        )
+
+
+def test_list_is_in_insertion_order_with_offset_and_limit(
+    client, lesson, db, create_hero, count_statements
+):
     names = [create_hero(client, f"Hero {i}")["name"] for i in range(5)]
-    assert [h["name"] for h in client.get("/heroes/").json()] == names
-    page = client.get("/heroes/", params={"offset": 1, "limit": 2}).json()
-    assert [h["name"] for h in page] == names[1:3]
+    rewrite_rows(db, "hero", [1, 2])
+    with count_statements(lesson.database.engine) as log:
+        listed = [h["name"] for h in client.get("/heroes/").json()]
+        page = [h["name"] for h in client.get("/heroes/", params={"offset": 1, "limit": 2}).json()]
+    assert (listed, page) == (names, names[1:3])
+    assert all("FROM hero ORDER BY hero.id LIMIT " in s for s in log.statements), str(log)
 
 
 def test_lists_reject_a_limit_over_100_or_negative_paging_with_422(client):
@@ -141,9 +156,15 @@ def test_an_unknown_team_id_is_422_with_a_clear_detail_and_nothing_changes(clien
     assert client.get("/heroes/").json() == [hero]
 
 
-def test_read_team_returns_it_with_its_heroes_in_insertion_order(client, seed_teams):
+def test_read_team_returns_it_with_its_heroes_in_insertion_order(
+    client, lesson, db, seed_teams, count_statements
+):
     teams = seed_teams(client, teams=2, heroes=3)
-    assert client.get(f"/teams/{teams[1]['id']}").json() == teams[1]
+    rewrite_rows(db, "hero", [hero["id"] for hero in teams[1]["heroes"][:2]])
+    with count_statements(lesson.database.engine) as log:
+        assert client.get(f"/teams/{teams[1]['id']}").json() == teams[1]
+    # Team.heroes is mapped with order_by="Hero.id": every load of it says ORDER BY.
+    assert log.statements[0].endswith("ORDER BY hero_1.id"), str(log)
 
 
 def test_missing_team_is_404_team_not_found(client):
@@ -152,10 +173,18 @@ def test_missing_team_is_404_team_not_found(client):
         assert (response.status_code, response.json()) == (404, {"detail": "Team not found"})
 
 
-def test_team_listing_returns_every_team_with_its_heroes(client, seed_teams):
+def test_team_listing_returns_every_team_with_its_heroes_in_id_order(
+    client, lesson, db, seed_teams, count_statements
+):
     teams = seed_teams(client, teams=3, heroes=2)
-    assert client.get("/teams/").json() == teams
+    rewrite_rows(db, "team", [teams[0]["id"]])
+    rewrite_rows(db, "hero", [team["heroes"][0]["id"] for team in teams])
+    with count_statements(lesson.database.engine) as log:
+        assert client.get("/teams/").json() == teams
     assert client.get("/teams/", params={"offset": 1, "limit": 1}).json() == teams[1:2]
+    teams_sql, heroes_sql = log.statements
+    assert "FROM team ORDER BY team.id LIMIT " in teams_sql, teams_sql
+    assert heroes_sql.endswith("ORDER BY hero.id"), heroes_sql
 
 
 def test_nested_responses_point_one_way_so_nothing_recurses(client, seed_teams):
@@ -228,6 +257,57 @@ def test_reading_one_hero_with_its_team_takes_1_statement(
     with count_statements(lesson.database.engine) as log:
         assert client.get(f"/heroes/{hero['id']}").json()["team"]["name"] == "Team 0"
     assert log.count == 1, f"expected 1 statement, got {log.count}:\n{log}"
+
+
+def statement_kinds(log) -> list[str]:
+    """The first word of each statement sent: INSERT, SELECT, UPDATE..."""
+    return [statement.split()[0] for statement in log.statements]
+
+
+def test_patch_and_delete_of_a_hero_load_the_hero_alone_in_2_statements(
+    client, lesson, seed_teams, count_statements
+):
+    hero = seed_teams(client, teams=1, heroes=2)[0]["heroes"][0]
+    with count_statements(lesson.database.engine) as patched:
+        assert client.patch(f"/heroes/{hero['id']}", json={"age": 30}).json() == {
+            **hero,
+            "age": 30,
+        }
+    with count_statements(lesson.database.engine) as deleted:
+        assert client.delete(f"/heroes/{hero['id']}").json() == {"ok": True}
+    # Neither answer shows the team: no JOIN, no second SELECT for it.
+    assert statement_kinds(patched) == ["SELECT", "UPDATE"], str(patched)
+    assert statement_kinds(deleted) == ["SELECT", "DELETE"], str(deleted)
+    assert not any(" JOIN " in s for s in patched.statements + deleted.statements)
+
+
+def test_a_patch_that_names_a_team_checks_it_with_one_more_select(
+    client, lesson, create_team, create_hero, count_statements
+):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Rusty-Man")
+    with count_statements(lesson.database.engine) as log:
+        response = client.patch(f"/heroes/{hero['id']}", json={"team_id": team["id"]})
+    assert response.json() == {**hero, "team_id": team["id"]}
+    assert statement_kinds(log) == ["SELECT", "SELECT", "UPDATE"], str(log)
+    assert "FROM team WHERE team.id = " in log.statements[1]
+
+
+def test_giving_a_power_takes_3_statements_and_1_when_the_hero_has_it(
+    client, lesson, create_hero, create_power, count_statements
+):
+    hero, power = create_hero(client, "Deadpond"), create_power(client, "Flight")
+    path = f"/heroes/{hero['id']}/powers/{power['id']}"
+    with count_statements(lesson.database.engine) as first:
+        assert client.post(path).json() == {**hero, "powers": [power]}
+    with count_statements(lesson.database.engine) as again:
+        assert client.post(path).json() == {**hero, "powers": [power]}
+    # The hero with its powers in one JOIN, the power, the link; nothing read back.
+    assert statement_kinds(first) == ["SELECT", "SELECT", "INSERT"], str(first)
+    assert "LEFT OUTER JOIN (hero_power" in first.statements[0]
+    assert first.statements[2].startswith("INSERT INTO hero_power")
+    # The power came with the hero's powers: the session has it, and nothing is inserted.
+    assert statement_kinds(again) == ["SELECT"], str(again)
 
 
 def test_listing_heroes_takes_1_statement_and_loads_no_relationship(
@@ -341,14 +421,47 @@ def test_giving_a_missing_power_is_404_power_not_found(client, create_hero):
     assert (response.status_code, response.json()) == (404, {"detail": "Power not found"})
 
 
-def test_power_listing_returns_every_power_with_its_heroes(client, seed_powers):
+# Power.heroes is mapped with order_by=Hero.id: however its heroes are loaded (lazily, with
+# selectinload() or with joinedload(), whose alias is hero_1), the SQL says ORDER BY.
+HEROES_IN_ID_ORDER = re.compile(r"ORDER BY hero(_1)?\.id$")
+
+
+def test_power_listing_returns_every_power_with_its_heroes_in_id_order(
+    client, lesson, db, seed_powers, count_statements
+):
     powers = seed_powers(client, powers=3, heroes=2)
-    assert client.get("/powers/").json() == powers
+    rewrite_rows(db, "power", [powers[0]["id"]])
+    rewrite_rows(db, "hero", [power["heroes"][0]["id"] for power in powers])
+    with count_statements(lesson.database.engine) as log:
+        assert client.get("/powers/").json() == powers
+    powers_sql, *heroes_sql = log.statements
+    assert "FROM power ORDER BY power.id LIMIT " in powers_sql, powers_sql
+    assert heroes_sql and all(HEROES_IN_ID_ORDER.search(s) for s in heroes_sql), str(log)
 
 
-def test_read_power_returns_it_with_its_heroes_in_insertion_order(client, seed_powers):
+def test_read_power_returns_it_with_its_heroes_in_insertion_order(
+    client, lesson, db, seed_powers, count_statements
+):
     powers = seed_powers(client, powers=3, heroes=3)
-    assert client.get(f"/powers/{powers[1]['id']}").json() == powers[1]
+    rewrite_rows(db, "hero", [hero["id"] for hero in powers[1]["heroes"][:2]])
+    with count_statements(lesson.database.engine) as log:
+        assert client.get(f"/powers/{powers[1]['id']}").json() == powers[1]
+    assert HEROES_IN_ID_ORDER.search(log.statements[-1]), str(log)
+
+
+def test_a_heros_powers_come_in_power_id_order_whatever_order_they_were_given_in(
+    client, lesson, db, create_hero, create_power, count_statements
+):
+    hero = create_hero(client, "Deadpond")
+    flight, healing, speed = (create_power(client, name) for name in ("Flight", "Healing", "Speed"))
+    for power in (speed, healing, flight):  # links stored in the opposite order
+        client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
+    rewrite_rows(db, "power", [flight["id"]])
+    with count_statements(lesson.database.engine) as log:
+        response = client.post(f"/heroes/{hero['id']}/powers/{healing['id']}")  # has it already
+    assert response.json()["powers"] == [flight, healing, speed]
+    # Hero.powers is mapped with order_by="Power.id": the JOIN that loads them says so.
+    assert log.statements[0].endswith("ORDER BY power_1.id"), str(log)
 
 
 def test_missing_power_is_404_power_not_found(client):
@@ -414,26 +527,42 @@ def test_bad_team_or_power_body_is_422_naming_the_field(client, path, body, fiel
     assert client.get(path).json() == []
 
 
-@pytest.mark.parametrize("row_id", [0, 2**31, 2**63, -(2**63) - 1])
-@pytest.mark.parametrize(
-    ("method", "path", "detail"),
-    [
-        ("GET", "/heroes/{}", "Hero not found"),
-        ("PATCH", "/heroes/{}", "Hero not found"),
-        ("DELETE", "/heroes/{}", "Hero not found"),
-        ("POST", "/heroes/{}/powers/1", "Hero not found"),
-        ("POST", "/heroes/1/powers/{}", "Power not found"),
-        ("GET", "/powers/{}", "Power not found"),
-        ("GET", "/teams/{}", "Team not found"),
-        ("DELETE", "/teams/{}", "Team not found"),
-    ],
-)
-def test_an_id_no_row_can_have_is_404_not_a_database_error(
-    client, create_hero, create_power, method, path, detail, row_id
+ROUTES_WITH_IDS = [
+    ("GET", "/heroes/{}", "hero_id", "Hero not found"),
+    ("PATCH", "/heroes/{}", "hero_id", "Hero not found"),
+    ("DELETE", "/heroes/{}", "hero_id", "Hero not found"),
+    ("POST", "/heroes/{}/powers/1", "hero_id", "Hero not found"),
+    ("POST", "/heroes/1/powers/{}", "power_id", "Power not found"),
+    ("GET", "/powers/{}", "power_id", "Power not found"),
+    ("GET", "/teams/{}", "team_id", "Team not found"),
+    ("DELETE", "/teams/{}", "team_id", "Team not found"),
+]
+
+
+@pytest.mark.parametrize("row_id", [0, -1, 2**31, 2**63])
+@pytest.mark.parametrize(("method", "path", "name", "detail"), ROUTES_WITH_IDS)
+def test_an_id_no_row_can_have_is_422_naming_it_before_the_database_is_asked(
+    client, lesson, create_hero, create_power, count_statements, method, path, name, detail, row_id
 ):
     create_hero(client, "Deadpond")
     create_power(client, "Flight")
-    response = client.request(method, path.format(row_id), json={} if method == "PATCH" else None)
+    with count_statements(lesson.database.engine) as log:
+        response = client.request(
+            method, path.format(row_id), json={} if method == "PATCH" else None
+        )
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["path", name]]
+    assert log.count == 0, str(log)
+
+
+@pytest.mark.parametrize(("method", "path", "name", "detail"), ROUTES_WITH_IDS)
+def test_the_largest_id_an_integer_holds_is_well_formed_and_free_so_404(
+    client, create_hero, create_power, method, path, name, detail
+):
+    create_hero(client, "Deadpond")
+    create_power(client, "Flight")
+    url = path.format(2**31 - 1)
+    response = client.request(method, url, json={} if method == "PATCH" else None)
     assert (response.status_code, response.json()) == (404, {"detail": detail})
 
 
@@ -768,6 +897,56 @@ async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
     assert (response.status_code, response.json(), stored(db, "hero")) == (
         409,
         CHANGED_MEANWHILE,
+        [],
+    )
+
+
+def right_after_the_apps_commit(lesson, sql: str, **params: Any) -> list[bool]:
+    """Another request runs `sql` and commits, right after the app's next COMMIT; the list
+    holds True once it has. It takes a connection of the app's engine, as a request would
+    (on SQLite, that is one with foreign keys on)."""
+    done: list[bool] = []
+
+    def another_request(session):
+        if not done:
+            done.append(True)
+            with lesson.database.engine.begin() as theirs:
+                theirs.execute(text(sql), params)
+
+    event.listen(lesson.database.SessionLocal, "after_commit", another_request)
+    return done
+
+
+@pytest.mark.anyio
+async def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_commit(
+    raw_client, lesson, db, create_hero
+):
+    hero = await create_hero(raw_client, "Deadpond", age=48)
+    sql = "DELETE FROM hero WHERE id = :hero"
+    done = right_after_the_apps_commit(lesson, sql, hero=hero["id"])
+    response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert done, "PATCH /heroes/{id} never committed"
+    # The UPDATE happened, and the DELETE after it: the PATCH's answer is what it wrote.
+    assert (response.status_code, response.json(), stored(db, "hero")) == (
+        200,
+        {**hero, "age": 30},
+        [],
+    )
+
+
+@pytest.mark.anyio
+async def test_a_power_given_answers_what_it_wrote_when_the_hero_is_deleted_right_after(
+    raw_client, lesson, db, create_hero
+):
+    hero, power = await create_hero(raw_client, "Deadpond"), await post_power(raw_client, "Flight")
+    sql = "DELETE FROM hero WHERE id = :hero"
+    done = right_after_the_apps_commit(lesson, sql, hero=hero["id"])
+    response = await raw_client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
+    assert done, "POST /heroes/{id}/powers/{id} never committed"
+    # The link was stored, then went with the hero (ON DELETE CASCADE).
+    assert (response.status_code, response.json(), stored(db, "hero_power")) == (
+        200,
+        {**hero, "powers": [power]},
         [],
     )
 

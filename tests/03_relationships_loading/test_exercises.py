@@ -29,17 +29,27 @@ def get_or_explain(client: Any, path: str, advice: dict[str, str]) -> Any:
 
 @pytest.mark.exercise(1)
 def test_exercise_1_lists_the_heroes_who_have_the_power_in_insertion_order(
-    raw, seed_powers, create_hero
+    raw, lesson, db, seed_powers, create_hero, count_statements
 ):
     powers = seed_powers(raw, powers=2, heroes=3)
     late = create_hero(raw, "Late Bloomer")
     raw.post(f"/heroes/{late['id']}/powers/{powers[0]['id']}")
-    response = raw.get(f"/powers/{powers[0]['id']}/heroes")
+    with db.engine().begin() as conn:
+        # Rewrite the first hero unchanged: PostgreSQL stores the new version after the
+        # others, so without ORDER BY it comes last there (SQLite keeps rows in id order).
+        conn.execute(text("UPDATE hero SET name = name WHERE id = :id"), {"id": 1})
+    with count_statements(lesson.database.engine) as log:
+        response = raw.get(f"/powers/{powers[0]['id']}/heroes")
     assert response.status_code == 200, (
         f"GET /powers/{{power_id}}/heroes answered {response.status_code}: add the route in "
         "main.py (response_model=list[HeroPublic]) and crud.get_power_heroes. A 500 from "
         "reading power.heroes: that relationship is lazy='raise' once exercise 3 is done, so "
         "query the heroes through the link table instead"
+    )
+    assert any("ORDER BY hero.id" in s for s in log.statements), (
+        f"GET /powers/{{power_id}}/heroes sent no ORDER BY hero.id:\n{log}\nWithout it the "
+        "database returns the rows in whatever order it finds them: say the order in the "
+        "query (crud.get_power_heroes)"
     )
     assert response.json() == [*powers[0]["heroes"], late], (
         f"GET /powers/{powers[0]['id']}/heroes answered {response.json()}: the list should "
@@ -61,12 +71,25 @@ def test_exercise_1_a_power_nobody_has_gives_an_empty_list(raw, create_power, se
 
 @pytest.mark.exercise(1)
 def test_exercise_1_a_missing_power_is_404_power_not_found(raw):
-    # 2**31 and up: ids no power can have, which the database would refuse (a 500).
-    for power_id in (999, 0, 2**31, 2**63):
+    for power_id in (999, 2**31 - 1):
         response = raw.get(f"/powers/{power_id}/heroes")
         assert (response.status_code, response.text) == (404, '{"detail":"Power not found"}'), (
             f"power_id {power_id} answered {response.status_code}, not 404 "
             "{'detail': 'Power not found'}: find the power with get_power_or_404 in main.py"
+        )
+
+
+@pytest.mark.exercise(1)
+def test_exercise_1_an_id_no_power_can_have_is_422(raw):
+    # Ids below 1 or above INT_MAX: no power has one, and the database would refuse the
+    # biggest (a 500). The request itself is malformed.
+    for power_id in (0, 2**31, 2**63):
+        response = raw.get(f"/powers/{power_id}/heroes")
+        loc = response.json()["detail"][0].get("loc") if response.status_code == 422 else None
+        assert (response.status_code, loc) == (422, ["path", "power_id"]), (
+            f"power_id {power_id} answered {response.status_code} {response.text}: no power "
+            "can have this id, so the request is malformed, a 422 naming power_id. Declare "
+            "power_id with the Id type, like every other id in main.py"
         )
 
 
@@ -187,8 +210,6 @@ def test_exercise_2_taking_away_a_power_the_hero_lacks_changes_nothing(
     [
         ("/heroes/999/powers/{power}", "Hero not found"),
         ("/heroes/{hero}/powers/999", "Power not found"),
-        ("/heroes/2147483648/powers/{power}", "Hero not found"),
-        ("/heroes/{hero}/powers/0", "Power not found"),
     ],
 )
 @pytest.mark.exercise(2)
@@ -199,6 +220,26 @@ def test_exercise_2_a_missing_hero_or_power_is_404(raw, deadpond, path, detail):
     assert (response.status_code, response.text) == (404, f'{{"detail":"{detail}"}}'), (
         f"DELETE {url} answered {response.status_code} {response.text}: it should be 404 "
         f"{{'detail': '{detail}'}}, like POST /heroes/{{hero_id}}/powers/{{power_id}}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/heroes/2147483648/powers/{power}", "hero_id"),
+        ("/heroes/{hero}/powers/0", "power_id"),
+    ],
+)
+@pytest.mark.exercise(2)
+def test_exercise_2_an_id_no_row_can_have_is_422(raw, deadpond, path, name):
+    hero, flight, _ = deadpond
+    url = path.format(hero=hero["id"], power=flight["id"])
+    response = raw.delete(url)
+    loc = response.json()["detail"][0].get("loc") if response.status_code == 422 else None
+    assert (response.status_code, loc) == (422, ["path", name]), (
+        f"DELETE {url} answered {response.status_code} {response.text}: no row can have this "
+        f"id, so the request is malformed, a 422 naming {name}. Declare both ids with the Id "
+        "type, like POST /heroes/{hero_id}/powers/{power_id}"
     )
 
 

@@ -37,7 +37,7 @@ def create_hero(db: Session, hero: schemas.HeroCreate) -> models.Hero:
 
 
 def update_hero(db: Session, db_hero: models.Hero, hero: schemas.HeroUpdate) -> models.Hero:
-    for key, value in hero.model_dump(exclude_unset=True).items():
+    for key, value in hero.dict(exclude_unset=True).items():
         setattr(db_hero, key, value)
     db.commit()
     db.refresh(db_hero)

@@ -5,13 +5,11 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import INT_MAX, Hero
+from models import Hero
 from schemas import HeroCreate, HeroUpdate
 
 
 def get_hero(session: Session, hero_id: int) -> Hero | None:
-    if not 1 <= hero_id <= INT_MAX:
-        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Hero, hero_id)
 
 
@@ -44,8 +42,7 @@ def get_heroes(
 def create_hero(session: Session, hero_create: HeroCreate) -> Hero:
     hero = Hero(**hero_create.model_dump())
     session.add(hero)
-    session.commit()
-    session.refresh(hero)
+    session.commit()  # the INSERT gave hero its id; expire_on_commit=False keeps the rest
     return hero
 
 
@@ -54,7 +51,6 @@ def update_hero(session: Session, hero: Hero, hero_update: HeroUpdate) -> Hero:
     for key, value in hero_update.model_dump(exclude_unset=True).items():
         setattr(hero, key, value)
     session.commit()
-    session.refresh(hero)
     return hero
 
 

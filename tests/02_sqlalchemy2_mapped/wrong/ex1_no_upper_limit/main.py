@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,7 +23,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 import crud
 from database import Base, SessionLocal, engine
-from models import INT_MAX, Hero
+
+# >>> exercise 2
+from models import INT_MAX, NO_NUL, Hero
+
+# <<< exercise 2
 from schemas import HeroCreate, HeroPublic, HeroUpdate
 
 
@@ -77,6 +81,8 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 def get_hero_or_404(session: Session, hero_id: int) -> Hero:
@@ -132,7 +138,7 @@ def read_heroes(
     max_age: Annotated[int | None, Query(ge=0)] = None,
     # <<< exercise 1
     # >>> exercise 2
-    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
     # <<< exercise 2
 ) -> list[Hero]:
     heroes = crud.get_heroes(
@@ -155,7 +161,7 @@ def read_heroes(
     response_model=HeroPublic,
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
-def read_hero(hero_id: int, session: SessionDep) -> Hero:
+def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     return get_hero_or_404(session, hero_id)
 
 
@@ -171,7 +177,7 @@ def read_hero(hero_id: int, session: SessionDep) -> Hero:
         },
     },
 )
-def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
+def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
     # >>> exercise 3
     try:
@@ -185,6 +191,6 @@ def update_hero(hero_id: int, hero: HeroUpdate, session: SessionDep) -> Hero:
     "/heroes/{hero_id}",
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
-def delete_hero(hero_id: int, session: SessionDep) -> dict[str, bool]:
+def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     crud.delete_hero(session, get_hero_or_404(session, hero_id))
     return {"ok": True}

@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from models import INT_MAX, Hero, Power, Team
+from models import Hero, Power, Team
 from schemas import HeroCreate, HeroUpdate, PowerCreate, TeamCreate
 
 
 def get_hero(session: Session, hero_id: int) -> Hero | None:
-    if not 1 <= hero_id <= INT_MAX:
-        return None  # no generated id is out of this range, and the database refuses huge ints
+    return session.get(Hero, hero_id)
+
+
+def get_hero_with_team(session: Session, hero_id: int) -> Hero | None:
     # Many-to-one: one LEFT OUTER JOIN brings the team along in the same SELECT.
     return session.get(Hero, hero_id, options=[joinedload(Hero.team)])
 
@@ -41,8 +43,7 @@ def get_heroes(
 def create_hero(session: Session, hero_create: HeroCreate) -> Hero:
     hero = Hero(**hero_create.model_dump())
     session.add(hero)
-    session.commit()
-    session.refresh(hero)
+    session.commit()  # the INSERT gave hero its id; expire_on_commit=False keeps the rest
     return hero
 
 
@@ -51,7 +52,6 @@ def update_hero(session: Session, hero: Hero, hero_update: HeroUpdate) -> Hero:
     for key, value in hero_update.model_dump(exclude_unset=True).items():
         setattr(hero, key, value)
     session.commit()
-    session.refresh(hero)
     return hero
 
 
@@ -61,17 +61,18 @@ def delete_hero(session: Session, hero: Hero) -> None:
 
 
 def get_hero_with_powers(session: Session, hero_id: int) -> Hero | None:
-    if not 1 <= hero_id <= INT_MAX:
-        return None  # no generated id is out of this range, and the database refuses huge ints
-    return session.get(Hero, hero_id, options=[selectinload(Hero.powers)])
+    # One hero: its powers come along in the same SELECT, with a LEFT OUTER JOIN.
+    statement = select(Hero).where(Hero.id == hero_id).options(joinedload(Hero.powers))
+    # The JOIN repeats the hero once per power: unique() folds the rows back into one hero.
+    return session.scalars(statement).unique().one_or_none()
 
 
 def add_power(session: Session, hero: Hero, power: Power) -> Hero:
     if power not in hero.powers:  # giving a power twice changes nothing
         hero.powers.append(power)  # the ORM inserts the hero_power row
+        # The answer lists the powers in id order, as loading them does: put the new one there.
+        hero.powers.sort(key=lambda p: p.id)
         session.commit()
-        # refresh() reloads hero.powers too, because it was loaded eagerly.
-        session.refresh(hero)
     return hero
 
 
@@ -80,7 +81,6 @@ def remove_power(session: Session, hero: Hero, power: Power) -> Hero:
     if power in hero.powers:  # taking away a power the hero lacks changes nothing
         hero.powers.remove(power)  # the ORM deletes the hero_power row, not the power
         session.commit()
-        session.refresh(hero)
     return hero
 
 
@@ -88,14 +88,10 @@ def remove_power(session: Session, hero: Hero, power: Power) -> Hero:
 
 
 def get_team(session: Session, team_id: int) -> Team | None:
-    if not 1 <= team_id <= INT_MAX:
-        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Team, team_id)
 
 
 def get_team_with_heroes(session: Session, team_id: int) -> Team | None:
-    if not 1 <= team_id <= INT_MAX:
-        return None  # no generated id is out of this range, and the database refuses huge ints
     statement = select(Team).where(Team.id == team_id).options(joinedload(Team.heroes))
     # The JOIN repeats the team once per hero: unique() folds the rows back into one team.
     return session.scalars(statement).unique().one_or_none()
@@ -111,7 +107,6 @@ def create_team(session: Session, team_create: TeamCreate) -> Team:
     team = Team(**team_create.model_dump())
     session.add(team)
     session.commit()
-    session.refresh(team)
     return team
 
 
@@ -122,8 +117,6 @@ def delete_team(session: Session, team: Team) -> None:
 
 
 def get_power(session: Session, power_id: int) -> Power | None:
-    if not 1 <= power_id <= INT_MAX:
-        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Power, power_id)
 
 
@@ -131,7 +124,6 @@ def create_power(session: Session, power_create: PowerCreate) -> Power:
     power = Power(**power_create.model_dump())
     session.add(power)
     session.commit()
-    session.refresh(power)
     return power
 
 
@@ -144,8 +136,6 @@ def get_powers(session: Session, offset: int = 0, limit: int = 100) -> Sequence[
 
 
 def get_power_with_heroes(session: Session, power_id: int) -> Power | None:
-    if not 1 <= power_id <= INT_MAX:
-        return None  # no generated id is out of this range, and the database refuses huge ints
     # >>> exercise 3
     # One power: its heroes come along in the same SELECT, with a LEFT OUTER JOIN.
     statement = select(Power).where(Power.id == power_id).options(joinedload(Power.heroes))
