@@ -7,12 +7,18 @@ DATABASE_URL from ``app.core.config``, which the ``lesson`` fixture has just imp
 this test's database. ``async_client`` and ``raw_client`` are overridden to upgrade to head
 first, since the app refuses to start on a database that is not at head.
 
+The API lives under ``/api/v1`` (``API``); ``create_hero`` and ``create_team`` post there.
+``stored`` reads a table through a connection of its own, never through the app.
+``send_at_once`` sends many requests concurrently, each on its own session and pooled
+connection, bounded in count and time.
+
 A test changes the environment the lesson is imported with through
 ``@pytest.mark.lesson_env(POOL_SIZE="1", ...)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging.config
 import time
@@ -27,8 +33,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
+
+API = "/api/v1"
 
 
 class Migrations:
@@ -105,6 +113,64 @@ async def raw_client(migrated: Migrations, app: Any) -> AsyncIterator[httpx.Asyn
             yield ac
 
 
+async def post_ok(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
+    response = await client.post(f"{API}{path}", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def create_hero() -> Callable[..., Any]:
+    """``await create_hero(client, "Deadpond", age=48)``: POST /api/v1/heroes/, assert 200."""
+
+    def _create(client: Any, name: str, secret_name: str | None = None, **extra: Any) -> Any:
+        secret = f"{name} secret" if secret_name is None else secret_name
+        return post_ok(client, "/heroes/", {"name": name, "secret_name": secret, **extra})
+
+    return _create
+
+
+@pytest.fixture
+def create_team() -> Callable[..., Any]:
+    """``await create_team(client, "Preventers")``: POST /api/v1/teams/, assert 200."""
+
+    def _create(client: Any, name: str, headquarters: str | None = None, **extra: Any) -> Any:
+        body = {"name": name, "headquarters": headquarters or f"{name} HQ", **extra}
+        return post_ok(client, "/teams/", body)
+
+    return _create
+
+
+@pytest.fixture
+def stored(db: Any) -> Callable[..., list[dict[str, Any]]]:
+    """``stored("hero")``: the committed rows of a table, in id order, read through a
+    connection of the test's own (``stored("hero", "name, age")`` for some columns)."""
+    engine = db.engine()
+
+    def read(table: str, columns: str = "*") -> list[dict[str, Any]]:
+        with engine.connect() as other:
+            result = other.execute(text(f"SELECT {columns} FROM {table} ORDER BY id"))  # noqa: S608
+            return [dict(row._mapping) for row in result]
+
+    return read
+
+
+@pytest.fixture
+def send_at_once(raw_client: httpx.AsyncClient) -> Callable[..., Any]:
+    """``await send_at_once([(method, url, body), ...])``: the responses, in the order sent.
+
+    Every request is started at once, as a task of its own on the event loop, through the
+    app as it really runs: its own session, its own pooled connection. A 500 comes back as
+    a response. The whole batch has 30 seconds.
+    """
+
+    async def send(requests: list[tuple[str, str, Any]]) -> list[httpx.Response]:
+        calls = [raw_client.request(method, url, json=body) for method, url, body in requests]
+        return list(await asyncio.wait_for(asyncio.gather(*calls), timeout=30))
+
+    return send
+
+
 class Server:
     """The test's own PostgreSQL role, seen from a superuser connection (lesson 08's)."""
 
@@ -151,7 +217,8 @@ def server(db: Any) -> Server:
 def lose_the_connection_during(lesson: Any, server: Server) -> Callable[[str], Any]:
     """``with lose_the_connection_during("UPDATE"):`` the server ends this test's connections
     just before the first statement starting so is sent, as a restart or a failover does to
-    a request in flight (lesson 08). PostgreSQL only."""
+    a request in flight (lesson 08). ``"COMMIT"``: just before the first COMMIT instead.
+    PostgreSQL only."""
     engine = lesson.module("app.core.db").engine.sync_engine
 
     @contextmanager
@@ -163,11 +230,21 @@ def lose_the_connection_during(lesson: Any, server: Server) -> Callable[[str], A
                 dropped.append(True)
                 server.terminate_backends()
 
-        event.listen(engine, "before_cursor_execute", drop)
+        def drop_at_commit(connection: Any) -> None:
+            # The engine's commit event fires before the DBAPI commit: the COMMIT is lost.
+            if not dropped:
+                dropped.append(True)
+                server.terminate_backends()
+
+        if verb == "COMMIT":
+            name, listener = "commit", drop_at_commit
+        else:
+            name, listener = "before_cursor_execute", drop
+        event.listen(engine, name, listener)
         try:
             yield
         finally:
-            event.remove(engine, "before_cursor_execute", drop)
+            event.remove(engine, name, listener)
         assert dropped, f"no {verb} statement was sent"
 
     return during

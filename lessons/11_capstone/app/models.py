@@ -1,10 +1,20 @@
-"""The tables and the API models around them (lesson 05), ready for async loading (06).
+"""SQLModel's multiple models: each table class, and the API models built around it.
 
 Only the classes with `table=True` are tables. The others are plain data models: they
-validate what comes in (Create, Update) and choose what goes out (Public): secret_name
-goes in, and never comes out.
+validate what comes in (Create, Update) and choose what goes out (Public).
+
+The tables are what migrations/env.py compares the database with: change a table class
+here, then `alembic revision --autogenerate` writes the migration that follows it.
+
+The table classes also inherit AsyncAttrs, for loading a relationship inside an await
+(lesson 06). Hero carries a version counter (revision 0005, exercise 1): SQLAlchemy adds
+1 to it on every UPDATE and only updates the row if it still holds the version this
+session read.
 """
 
+from typing import Annotated
+
+from annotated_types import Interval
 from pydantic import field_validator
 from sqlalchemy import Column, Integer  # noqa: F401  (unused until you write exercise 1)
 from sqlalchemy.ext.asyncio import AsyncAttrs
@@ -18,7 +28,12 @@ INT_MAX = 2_147_483_647
 # Field has no pattern= (and ignores regex=), so it goes in as schema_extra={"pattern": ...}.
 NO_NUL = r"^[^\x00]*$"
 
-# Every index and constraint gets a predictable name, so migrations can drop it (lesson 09).
+# A hero's rank (revision 0002): every new hero starts as a rookie.
+RANK_LENGTH = 20
+DEFAULT_RANK = "rookie"
+
+# Names for every index and constraint, the same on SQLite and PostgreSQL, so a migration
+# can find one by name on either database. Set before the first table is defined.
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -39,9 +54,9 @@ class TeamBase(SQLModel):
     headquarters: str = Field(
         min_length=1, max_length=NAME_LENGTH, schema_extra={"pattern": NO_NUL}
     )
+    founded: int | None = Field(default=None, ge=1, le=9999, index=True)
 
 
-# AsyncAttrs adds `awaitable_attrs`: `await team.awaitable_attrs.heroes` loads a relationship.
 class Team(AsyncAttrs, TeamBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # order_by: a team's heroes come back in insertion order, like every list here.
@@ -85,6 +100,14 @@ class HeroBase(SQLModel):
     )
     age: int | None = Field(default=None, ge=0, le=INT_MAX, index=True)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
+    # server_default: the database fills rows that do not say, the ones already there included.
+    rank: str = Field(
+        default=DEFAULT_RANK,
+        min_length=1,
+        max_length=RANK_LENGTH,
+        schema_extra={"pattern": NO_NUL},
+        sa_column_kwargs={"server_default": DEFAULT_RANK},
+    )
 
 
 # >>> exercise 1
@@ -121,11 +144,14 @@ class HeroUpdate(SQLModel):
     )
     age: int | None = Field(default=None, ge=0, le=INT_MAX)
     team_id: int | None = Field(default=None, ge=1, le=INT_MAX)
+    rank: str | None = Field(
+        default=None, min_length=1, max_length=RANK_LENGTH, schema_extra={"pattern": NO_NUL}
+    )
     # >>> exercise 2
     # TODO(exercise 2): let a PATCH say which version_id it read (optional).
     # <<< exercise 2
 
-    @field_validator("name", "secret_name")
+    @field_validator("name", "secret_name", "rank")
     @classmethod
     def not_null(cls, value: str | None) -> str:
         # These columns are NOT NULL: the field may be left out, but not sent as null.
@@ -135,10 +161,26 @@ class HeroUpdate(SQLModel):
 
 
 # The relationships, one way each: a hero's team without its heroes, a team's heroes
-# without their team. Nesting both ways would loop (mistake M2).
+# without their team. Nesting both ways would loop (lesson 05).
 class HeroPublicWithTeam(HeroPublic):
     team: TeamPublic | None = None
 
 
 class TeamPublicWithHeroes(TeamPublic):
     heroes: list[HeroPublic] = []
+
+
+# The multi-step operations: one request, one transaction.
+class HeroTransfer(SQLModel):
+    hero_ids: list[Annotated[int, Interval(ge=1, le=INT_MAX)]] = Field(min_length=1, max_length=100)
+    to_team_id: int = Field(ge=1, le=INT_MAX)
+
+
+class HeroBatchResult(SQLModel):
+    created: list[HeroPublic]
+    failed: list[str]  # the names whose savepoint was rolled back
+
+
+class TeamBatchResult(SQLModel):
+    created: list[TeamPublic]
+    failed: list[str]

@@ -1,7 +1,8 @@
-"""The capstone app: routers, lifespan, the error handlers and /health.
+"""The capstone app: the API router, lifespan, the error handlers, /health and /pool.
 
-Run it (from the repository root, after `alembic upgrade head` in the lesson folder):
-uvicorn app.main:app --app-dir lessons/11_capstone, then open http://127.0.0.1:8000/docs
+Run it: `nox -s serve -- 11`, or from the lesson folder `python -m app.prestart` (wait for
+the database, migrate it), then `uvicorn app.main:app --reload`, then open
+http://127.0.0.1:8000/docs
 """
 
 import logging
@@ -17,13 +18,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm.exc import StaleDataError  # noqa: F401  (unused until you write exercise 2)
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.pool import QueuePool
 
-from app.api.deps import (
-    STALE_HERO,  # noqa: F401  (unused until you write exercise 2)
-    Message,
-)
-from app.api.routes import heroes, teams
+from app.api.deps import STALE_HERO, Message
+from app.api.main import api_router
 from app.core.db import check_schema_is_current, engine
 
 # A child of uvicorn's logger: it prints where uvicorn prints.
@@ -42,8 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Heroes, lesson 11: the capstone", lifespan=lifespan)
-app.include_router(heroes.router)
-app.include_router(teams.router)
+app.include_router(api_router)
 
 
 def json_safe(value: Any) -> Any:
@@ -79,7 +77,6 @@ async def pool_timeout_handler(request: Request, exc: PoolTimeoutError) -> JSONR
     )
 
 
-@app.exception_handler(DBAPIError)
 async def connection_lost_handler(request: Request, exc: DBAPIError) -> JSONResponse:
     # The connection broke under the request (a restart, a failover, pg_terminate_backend).
     # SQLAlchemy has thrown it away, so the same request sent again gets a fresh one.
@@ -93,15 +90,37 @@ async def connection_lost_handler(request: Request, exc: DBAPIError) -> JSONResp
     )
 
 
-# >>> exercise 2
 @app.exception_handler(StaleDataError)
 async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONResponse:
-    # The UPDATE matched no row at the version this request read: someone else won the race
-    # between our SELECT and our UPDATE. The session has rolled back; the client retries.
+    # A hero's UPDATE or DELETE matched no row at the version this request read: another
+    # request changed the hero, or deleted it, in between (lesson 10).
     return JSONResponse(status_code=409, content={"detail": STALE_HERO})
 
 
-# <<< exercise 2
+# The errors that say "another transaction was in the way, try again": PostgreSQL's
+# serialization failure, deadlock and lock timeout (by SQLSTATE), SQLite's busy database.
+RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def must_retry(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    sqlite_error = getattr(exc.orig, "sqlite_errorname", "")
+    return sqlstate in RETRY_SQLSTATES or sqlite_error.startswith("SQLITE_BUSY")
+
+
+# Every DBAPIError, not only OperationalError: asyncpg's deadlock and lock timeout arrive as
+# a plain DBAPIError (mistake M3).
+@app.exception_handler(DBAPIError)
+async def contention_handler(request: Request, exc: DBAPIError) -> JSONResponse:
+    # The transaction has been rolled back; the same request can succeed a moment later.
+    if not must_retry(exc):
+        return await connection_lost_handler(request, exc)  # a 503 if it was lost, else a 500
+    logger.warning("contention on %s %s: %s", request.method, request.url.path, exc.orig)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "Another request held what this one needed. Retry soon."},
+        headers={"Retry-After": RETRY_AFTER},
+    )
 
 
 @app.get(
@@ -109,7 +128,7 @@ async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONRespo
     responses={503: {"model": Message, "description": "The database does not answer"}},
 )
 async def health() -> dict[str, str]:
-    # A real round trip through the pool: 200 only if the database answers (lesson 08).
+    # Readiness: can this process get a connection and run a query right now?
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -122,3 +141,17 @@ async def health() -> dict[str, str]:
             headers={"Retry-After": RETRY_AFTER},
         ) from None
     return {"status": "ok"}
+
+
+@app.get("/pool")
+async def pool_stats() -> dict[str, str | int]:
+    # Read the counters only: this route takes no connection, and as an async route no
+    # worker thread either, so it answers even when every connection is lent out.
+    pool = engine.pool
+    stats: dict[str, str | int] = {"pool": type(pool).__name__, "status": pool.status()}
+    if isinstance(pool, QueuePool):  # NullPool and StaticPool keep no counters
+        stats["size"] = pool.size()
+        stats["checked_in"] = pool.checkedin()
+        stats["checked_out"] = pool.checkedout()
+        stats["overflow"] = pool.overflow()
+    return stats

@@ -1,27 +1,106 @@
 """The async engine, its pool sized from the settings, the session factory, and the
 migrations driven from inside the event loop (upgrade, and the startup check).
+
+The pool gets only the arguments its class takes (lesson 08; mistake M2). The pool's events
+are logged, so you can watch connections being opened, lent out and given back.
+
+On SQLite, SQLAlchemy emits BEGIN itself (lesson 10): savepoints work, and a unit of work
+asks for BEGIN IMMEDIATE, the write lock taken before its first read. aiosqlite runs
+sqlite3 in a thread of its own; the events below are the same as lesson 10's, on
+engine.sync_engine, the sync engine an AsyncEngine drives.
 """
+
+import logging
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection, StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import ALEMBIC_INI, settings
 
-engine = create_async_engine(
-    settings.DATABASE_URL,
-    pool_size=settings.POOL_SIZE,
-    max_overflow=settings.MAX_OVERFLOW,
-    pool_timeout=settings.POOL_TIMEOUT,
-    pool_pre_ping=settings.POOL_PRE_PING,
-    pool_recycle=settings.POOL_RECYCLE,
-)
-# expire_on_commit=False: objects keep their loaded values after `await session.commit()`,
-# so building the response never needs a lazy load outside an await (lesson 06).
+# A child of uvicorn's logger: it prints where uvicorn prints, at uvicorn's --log-level.
+logger = logging.getLogger("uvicorn.error.pool")
+
+
+def is_sqlite_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def pool_options(url: URL) -> dict[str, Any]:
+    """The create_async_engine() arguments for the pool: only those the chosen pool takes."""
+    if is_sqlite_memory(url):
+        # An in-memory database lives inside one connection: every session must share it.
+        return {"poolclass": StaticPool}
+    if settings.POOL_CLASS == "NullPool":
+        # No pool: a new connection per checkout, closed at checkin (e.g. behind PgBouncer).
+        return {"poolclass": NullPool}
+    # QueuePool: an async engine uses its asyncio version, AsyncAdaptedQueuePool.
+    return {
+        "pool_size": settings.POOL_SIZE,
+        "max_overflow": settings.MAX_OVERFLOW,
+        "pool_timeout": settings.POOL_TIMEOUT,
+        "pool_pre_ping": settings.POOL_PRE_PING,
+        "pool_recycle": settings.POOL_RECYCLE,
+    }
+
+
+engine = create_async_engine(settings.DATABASE_URL, **pool_options(make_url(settings.DATABASE_URL)))
+
+
+if engine.dialect.name == "sqlite":
+    # aiosqlite's sqlite3 starts transactions on its own, late, and misses SAVEPOINT: a
+    # savepoint opened first would commit when released. Let SQLAlchemy emit BEGIN itself.
+    @event.listens_for(engine.sync_engine, "connect")
+    def sqlite_no_implicit_begin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def sqlite_begin(connection: Connection) -> None:
+        # BEGIN IMMEDIATE where the connection asks for it (app/unit_of_work.py): a
+        # transaction that will write takes the write lock first, or waits for it. Reads: BEGIN.
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+# Pool events, logged with each DBAPI connection's id: the same id again means reuse.
+@event.listens_for(engine.sync_engine, "connect")
+def log_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    # A new connection to the database: rare once the pool is warm.
+    logger.info("pool connect: opened connection %#x", id(dbapi_connection))
+
+
+@event.listens_for(engine.sync_engine, "checkout")
+def log_checkout(
+    dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    logger.debug("pool checkout: connection %#x; %s", id(dbapi_connection), engine.pool.status())
+
+
+@event.listens_for(engine.sync_engine, "checkin")
+def log_checkin(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+    if dbapi_connection is not None:  # None: it was invalidated while out, and is closed
+        logger.debug("pool checkin: connection %#x", id(dbapi_connection))
+
+
+@event.listens_for(engine.sync_engine, "invalidate")
+def log_invalidate(
+    dbapi_connection: DBAPIConnection | None,
+    record: ConnectionPoolEntry,
+    exception: BaseException | None,
+) -> None:
+    # A connection found dead (by pre-ping, or by a failed statement) is thrown away.
+    logger.warning("pool invalidate: connection %#x discarded: %r", id(dbapi_connection), exception)
+
+
+# expire_on_commit=False: after a commit, objects keep the values this session loaded or
+# wrote; reading an expired one would need a query, and that fails outside `await`.
 SessionLocal = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
@@ -57,5 +136,6 @@ async def check_schema_is_current() -> None:
         have = ", ".join(current) or "none (an empty database)"
         raise RuntimeError(
             f"The database schema is at revision {have}, but this code needs "
-            f"{', '.join(heads)}: run `alembic upgrade head` in {ALEMBIC_INI.parent} first"
+            f"{', '.join(heads)}: run `python -m app.prestart` (or `alembic upgrade head`) "
+            f"in {ALEMBIC_INI.parent} first"
         )

@@ -4,9 +4,8 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-22 03:50:09.966933
 
-The team and hero tables, as `alembic revision --autogenerate` wrote them from
-app/models.py on an empty database. Every index and constraint has the name the
-naming convention gives it.
+Lesson 08's tables, as `alembic revision --autogenerate` wrote them from models.py on an
+empty database. Every index and constraint has the name the naming convention gives it.
 """
 
 from collections.abc import Sequence

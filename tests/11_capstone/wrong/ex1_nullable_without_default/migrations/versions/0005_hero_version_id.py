@@ -1,11 +1,11 @@
 """hero version_id
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 05:10:00.000000
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-22 04:30:00.000000
 
-Your revision (exercise 1): hero.version_id, the counter optimistic locking compares, on a
-table that already holds heroes. Downgrade undoes it.
+hero.version_id, the counter optimistic locking compares (exercise 1), on a table that
+may already hold heroes: every one of them needs a first version. Downgrade undoes it.
 """
 
 from collections.abc import Sequence
@@ -15,8 +15,8 @@ import sqlmodel.sql.sqltypes  # noqa: F401  (autogenerate writes sqlmodel.sql.sq
 from alembic import op  # noqa: F401  (unused until you write exercise 1)
 
 # revision identifiers, used by Alembic.
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
