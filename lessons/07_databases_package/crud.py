@@ -69,18 +69,21 @@ async def create_hero(db: Database, hero: HeroCreate) -> HeroPublic:
     return HeroPublic.model_validate(dict(row._mapping))
 
 
-async def update_hero(db: Database, db_hero: HeroPublic, hero: HeroUpdate) -> HeroPublic:
+async def update_hero(db: Database, db_hero: HeroPublic, hero: HeroUpdate) -> HeroPublic | None:
     # exclude_unset: only the fields the client sent; the rest keep their values.
     changes = hero.model_dump(exclude_unset=True)
     if not changes:
         return db_hero  # nothing to SET
     statement = update(hero_table).where(hero_table.c.id == db_hero.id).values(changes)
-    (row,) = await db.fetch_all(statement.returning(*HERO_COLUMNS))
-    return HeroPublic.model_validate(dict(row._mapping))
+    rows = await db.fetch_all(statement.returning(*HERO_COLUMNS))
+    # No row: another request deleted the hero after the route read it.
+    return HeroPublic.model_validate(dict(rows[0]._mapping)) if rows else None
 
 
-async def delete_hero(db: Database, hero: HeroPublic) -> None:
-    await db.execute(delete(hero_table).where(hero_table.c.id == hero.id))
+async def delete_hero(db: Database, hero: HeroPublic) -> bool:
+    # RETURNING says whether a row was deleted: none, if another request deleted it first.
+    statement = delete(hero_table).where(hero_table.c.id == hero.id).returning(hero_table.c.id)
+    return bool(await db.fetch_all(statement))
 
 
 async def get_team(
@@ -116,23 +119,25 @@ async def create_team(db: Database, team: TeamCreate) -> TeamPublic:
     return TeamPublic.model_validate(dict(row._mapping))
 
 
-async def update_team(db: Database, db_team: TeamPublic, team: TeamUpdate) -> TeamPublic:
+async def update_team(db: Database, db_team: TeamPublic, team: TeamUpdate) -> TeamPublic | None:
     # Core, even for teams: the columns to SET depend on what the client sent, and Core
     # composes that without pasting anything into SQL text.
     changes = team.model_dump(exclude_unset=True)
     if not changes:
         return db_team  # nothing to SET
     statement = update(team_table).where(team_table.c.id == db_team.id).values(changes)
-    (row,) = await db.fetch_all(statement.returning(*TEAM_COLUMNS))
-    return TeamPublic.model_validate(dict(row._mapping))
+    rows = await db.fetch_all(statement.returning(*TEAM_COLUMNS))
+    # No row: another request deleted the team after the route read it.
+    return TeamPublic.model_validate(dict(rows[0]._mapping)) if rows else None
 
 
-async def delete_team(db: Database, team: TeamPublic) -> None:
+async def delete_team(db: Database, team: TeamPublic) -> bool:
     # Two statements, one transaction: if the DELETE fails, the UPDATE is undone with it.
     async with db.transaction():
         query = "UPDATE hero SET team_id = NULL WHERE team_id = :team_id"
         await db.execute(query, {"team_id": team.id})
-        await db.execute("DELETE FROM team WHERE id = :team_id", {"team_id": team.id})
+        query = "DELETE FROM team WHERE id = :team_id RETURNING id"
+        return bool(await db.fetch_all(query, {"team_id": team.id}))
 
 
 async def get_team_heroes(

@@ -41,7 +41,6 @@ def create_hero(session: Session, hero: HeroCreate) -> Hero:
     db_hero = Hero.model_validate(hero)
     session.add(db_hero)
     session.commit()
-    session.refresh(db_hero)
     return db_hero
 
 
@@ -49,7 +48,6 @@ def update_hero(session: Session, db_hero: Hero, hero: HeroUpdate) -> Hero:
     # exclude_unset: only the fields the client sent; the rest keep their values.
     db_hero.sqlmodel_update(hero.model_dump(exclude_unset=True))
     session.commit()
-    session.refresh(db_hero)
     return db_hero
 
 
@@ -71,14 +69,12 @@ def create_team(session: Session, team: TeamCreate) -> Team:
     db_team = Team.model_validate(team)
     session.add(db_team)
     session.commit()
-    session.refresh(db_team)
     return db_team
 
 
 def update_team(session: Session, db_team: Team, team: TeamUpdate) -> Team:
     db_team.sqlmodel_update(team.model_dump(exclude_unset=True))
     session.commit()
-    session.refresh(db_team)
     return db_team
 
 

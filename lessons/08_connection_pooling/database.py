@@ -57,6 +57,9 @@ def pool_options(url: URL) -> dict[str, Any]:
 
 
 engine = create_engine(SQLALCHEMY_DATABASE_URL, **pool_options(make_url(SQLALCHEMY_DATABASE_URL)))
+# /health's way to the database: a connection opened for each check and closed after it,
+# outside the pool, so a check never queues behind requests waiting for a pooled one.
+health_engine = create_engine(SQLALCHEMY_DATABASE_URL, poolclass=NullPool)
 
 
 # Pool events, logged with each DBAPI connection's id: the same id again means reuse.

@@ -139,7 +139,7 @@ class HeroUpdate(SQLModel):
 
 
 # The relationships, one way each: a hero's team without its heroes, a team's heroes
-# without their team. Nesting both ways would loop (mistake M2).
+# without their team. Nesting both ways would loop, as lesson 05 shows.
 class HeroPublicWithTeam(HeroPublic):
     team: TeamPublic | None = None
 

@@ -13,8 +13,9 @@ SQLALCHEMY_DATABASE_URL = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
 
 # No connect_args: SQLAlchemy 2.x passes check_same_thread=False for SQLite files itself.
 engine = create_async_engine(SQLALCHEMY_DATABASE_URL)
-# expire_on_commit=False: objects keep their loaded values after `await session.commit()`;
-# reading an expired attribute would need a query, and that fails outside `await` (M2).
+# expire_on_commit=False, lesson 02's choice: after COMMIT, objects keep the values the
+# session wrote and read. Async needs it for a reason of its own: reloading an expired
+# attribute would need a query, and a query outside `await` fails (M2).
 SessionLocal = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 

@@ -54,11 +54,14 @@ def pool_options(url: URL) -> dict[str, Any]:
         "pool_timeout": float(os.environ.get("POOL_TIMEOUT", "30")),
         "pool_pre_ping": pre_ping,
     }
-    options["pool_recycle"] = int(os.environ.get("POOL_RECYCLE", "-1"))
+    options["pool_recycle"] = float(os.environ.get("POOL_RECYCLE", "-1"))
     return options
 
 
 engine = create_engine(SQLALCHEMY_DATABASE_URL, **pool_options(make_url(SQLALCHEMY_DATABASE_URL)))
+# /health's way to the database: a connection opened for each check and closed after it,
+# outside the pool, so a check never queues behind requests waiting for a pooled one.
+health_engine = create_engine(SQLALCHEMY_DATABASE_URL, poolclass=NullPool)
 
 
 # Pool events, logged with each DBAPI connection's id: the same id again means reuse.

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -22,11 +23,12 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 import crud
-from database import check_schema_is_current, engine, logger
+from database import check_schema_is_current, engine, health_engine, logger
 from models import (
     INT_MAX,
     NO_NUL,
@@ -117,7 +119,8 @@ async def connection_lost_handler(request: Request, exc: DBAPIError) -> JSONResp
 
 def get_session() -> Iterator[Session]:
     # One session per request, closed (and its connection given back) when the request ends.
-    with Session(engine) as session:
+    # expire_on_commit=False: a write answers with what it wrote, without reading it back.
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 
@@ -143,12 +146,22 @@ def get_team_or_404(session: Session, team_id: int) -> Team:
 def check_team_exists(session: Session, team_id: int | None) -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and crud.get_team(session, team_id) is None:
-        raise invalid(("body", "team_id"), f"Team {team_id} does not exist")
+        raise invalid(("body", "team_id"), f"No team with id {team_id}")
 
 
 def name_taken(session: Session, name: str, kind: str = "hero") -> HTTPException:
     session.rollback()  # the failed flush left the transaction unusable
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+# What a request that lost a race with another request is told.
+CHANGED_MEANWHILE = "Another request changed the same row at the same time; try again"
+
+
+@app.exception_handler(StaleDataError)
+async def changed_meanwhile(request: Request, exc: StaleDataError) -> JSONResponse:
+    # Another request deleted the row after this one read it, and the UPDATE matched none.
+    return JSONResponse(status_code=409, content={"detail": CHANGED_MEANWHILE})
 
 
 @app.post(
@@ -202,7 +215,10 @@ def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No hero has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the hero meanwhile",
+        },
     },
 )
 def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
@@ -262,7 +278,10 @@ def read_team(team_id: Id, session: SessionDep) -> Team:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No team has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the team meanwhile",
+        },
     },
 )
 def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
@@ -297,15 +316,26 @@ def read_team_heroes(
     return list(crud.get_team_heroes(session, team, offset=offset, limit=limit))
 
 
+# The threads /health's check may run in: its own, never the worker threads (40) in which
+# FastAPI runs `def` routes, and where, under overload, they all wait for the pool.
+HEALTH_CHECK_THREADS = anyio.CapacityLimiter(1)
+
+
+def ping_database() -> None:
+    # On a connection of its own (health_engine): never one the requests are queueing for.
+    with health_engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
 @app.get(
     "/health",
     responses={503: {"model": Message, "description": "The database does not answer"}},
 )
-def health() -> dict[str, str]:
-    # Readiness: can this process get a connection and run a query right now?
+async def health() -> dict[str, str]:
+    # Readiness: does the database accept a connection and answer a query right now?
+    # async def: no worker thread to wait for; the blocking check runs in a thread of its own.
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        await anyio.to_thread.run_sync(ping_database, limiter=HEALTH_CHECK_THREADS)
     except DBAPIError as exc:
         logger.warning("health check failed: %s", exc)
         raise HTTPException(
@@ -317,8 +347,9 @@ def health() -> dict[str, str]:
 
 
 @app.get("/pool")
-def pool_stats() -> dict[str, str | int]:
-    # Read the counters only: this route takes no connection, so it answers even when none is free.
+async def pool_stats() -> dict[str, str | int]:
+    # async def, and no connection: it reads counters in memory, so it answers at once even
+    # when every connection is lent out and every worker thread waits for one.
     pool = engine.pool
     stats: dict[str, str | int] = {"pool": type(pool).__name__, "status": pool.status()}
     if isinstance(pool, QueuePool):  # NullPool and StaticPool keep no counters

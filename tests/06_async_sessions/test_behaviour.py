@@ -11,7 +11,7 @@ import pytest
 from fastapi import Depends, HTTPException
 from http_checks import declared_statuses as declared
 from http_checks import json_with
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import select
@@ -141,8 +141,11 @@ async def test_50_concurrent_creates_all_succeed_and_all_are_stored(async_client
     assert len({r.json()["id"] for r in responses}) == 50
     Hero = lesson.models.Hero
     assert stored(select(Hero.name).order_by(Hero.name)) == names
-    # They really overlapped: several requests held a connection at the same moment.
-    assert peak > 1, f"at most {peak} connection was out at once: the requests ran one by one"
+    # They really overlapped: as many requests held a connection at the same moment as the
+    # default pool lends (pool_size 5 + max_overflow 10); the others waited their turn.
+    pool = lesson.database.engine.pool
+    assert (pool.size(), pool._max_overflow) == (5, 10)
+    assert peak == 15, f"{peak} connections were out at once, not the pool's 5 + 10"
 
 
 @pytest.fixture
@@ -471,7 +474,7 @@ async def test_a_team_id_that_does_not_exist_is_a_422_shaped_like_fastapis_own(a
     assert response.status_code == 422
     assert response.json() == {
         "detail": [
-            {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 999 does not exist"}
+            {"type": "value_error", "loc": ["body", "team_id"], "msg": "No team with id 999"}
         ]
     }
     spec = (await async_client.get("/openapi.json")).json()
@@ -659,3 +662,127 @@ async def test_deleting_a_team_keeps_its_heroes_with_no_team(
     await create_hero(async_client, "Rusty-Man", team_id=team["id"])
     assert (await async_client.delete(f"/teams/{team['id']}")).json() == {"ok": True}
     assert stored(select(lesson.models.Hero.team_id)) == [None]
+
+
+# ---------------------------------------------------------------- a row deleted meanwhile
+
+CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
+
+
+def delete_through_another_connection(db, table, row_id):
+    """Another request deletes the row and commits, on a connection of its own."""
+    with db.engine().begin() as theirs:
+        theirs.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
+
+
+@pytest.fixture
+def before_the_apps_update(lesson, db):
+    """``before_the_apps_update("hero", 1)``: the row is deleted just before the app's UPDATE
+    of it reaches the database. Returns a list that holds True once that happened."""
+    engine, added = lesson.database.engine.sync_engine, []
+
+    def arm(table, row_id):
+        done = []
+
+        def another_request(conn, cursor, statement, *args):
+            if statement.startswith(f"UPDATE {table} ") and not done:
+                done.append(True)
+                delete_through_another_connection(db, table, row_id)
+
+        event.listen(engine, "before_cursor_execute", another_request)
+        added.append(another_request)
+        return done
+
+    yield arm
+    for listener in added:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+@pytest.mark.parametrize("table", ["hero", "team"])
+async def test_a_patch_of_a_row_deleted_before_its_update_is_409(
+    raw_client, lesson, stored, create_hero, create_team, before_the_apps_update, table
+):
+    row = await (create_hero if table == "hero" else create_team)(raw_client, "Deadpond")
+    done = before_the_apps_update(table, row["id"])
+    url = f"/{'heroes' if table == 'hero' else 'teams'}/{row['id']}"
+    response = await raw_client.patch(url, json={"name": "Dead"})
+    assert done, f"PATCH {url} sent no UPDATE"
+    model = lesson.models.Hero if table == "hero" else lesson.models.Team
+    assert (response.status_code, response.json(), stored(select(model))) == (
+        409,
+        CHANGED_MEANWHILE,
+        [],
+    )
+
+
+@pytest.fixture
+def after_the_apps_commit(lesson, db):
+    """``after_the_apps_commit("hero", 1)``: the row is deleted by another request right
+    after the app's COMMIT, before the route's answer is sent."""
+    # Session events belong to the sync Session an AsyncSession drives.
+    session_class = lesson.database.SessionLocal.class_.sync_session_class
+    added = []
+
+    def arm(table, row_id):
+        done = []
+
+        def another_request(session):
+            if not done:
+                done.append(True)
+                delete_through_another_connection(db, table, row_id)
+
+        event.listen(session_class, "after_commit", another_request)
+        added.append(another_request)
+        return done
+
+    yield arm
+    for listener in added:
+        event.remove(session_class, "after_commit", listener)
+
+
+async def test_a_patch_whose_row_is_deleted_right_after_its_commit_answers_what_it_wrote(
+    raw_client, lesson, stored, create_hero, after_the_apps_commit
+):
+    hero = await create_hero(raw_client, "Deadpond", age=30)
+    done = after_the_apps_commit("hero", hero["id"])
+    response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 31})
+    assert done, "PATCH /heroes/{id} did not commit"
+    # The UPDATE was committed; the DELETE came after it. Nothing is read back after COMMIT.
+    assert (response.status_code, response.json()) == (200, {**hero, "age": 31})
+    assert stored(select(lesson.models.Hero)) == []
+
+
+# ---------------------------------------------------------------- order, proven
+
+# Each list route, and the table whose rows it lists in id order.
+LISTS = {
+    "/heroes/": "hero",
+    "/teams/": "team",
+    "/teams/{team}/heroes": "hero",
+    "/teams/{team}": "hero",  # the team's heroes: Team.heroes' order_by
+}
+
+
+@pytest.mark.parametrize("route", LISTS)
+async def test_every_list_is_in_id_order_because_its_sql_says_so(
+    async_client, lesson, create_hero, create_team, count_statements, route
+):
+    teams = [await create_team(async_client, f"Team {i}") for i in range(4)]
+    heroes = [
+        await create_hero(async_client, f"Hero {i}", team_id=teams[0]["id"]) for i in range(5)
+    ]
+    # On PostgreSQL an UPDATE writes the row's new version after the others: without an
+    # ORDER BY, these rows would now be listed last. (SQLite keeps rowid order: the SQL
+    # itself is checked below.)
+    for hero in heroes[:2]:
+        await async_client.patch(f"/heroes/{hero['id']}", json={"age": 40})
+    for team in teams[:2]:
+        await async_client.patch(f"/teams/{team['id']}", json={"headquarters": "Moved"})
+    with count_statements(lesson.database.engine) as log:
+        answer = (await async_client.get(route.format(team=teams[0]["id"]))).json()
+    listed = answer["heroes"] if route == "/teams/{team}" else answer
+    table = LISTS[route]
+    expected = heroes if table == "hero" else teams
+    assert [row["id"] for row in listed] == [row["id"] for row in expected]
+    (listing,) = [s for s in log.statements if f"FROM {table} " in f"{s} "]
+    assert f"ORDER BY {table}.id" in listing, listing

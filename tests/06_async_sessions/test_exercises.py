@@ -154,6 +154,27 @@ async def test_exercise_1_teammates_select_one_teams_heroes_not_every_hero(
     )
 
 
+@pytest.mark.exercise(1)
+async def test_exercise_1_teammates_come_in_id_order_because_the_sql_says_so(
+    async_client, lesson, league, count_statements
+):
+    team = league["teams"][0]
+    hero, first, second = team["heroes"]
+    # On PostgreSQL an UPDATE writes the row's new version after the others: without an
+    # ORDER BY, the first teammate would now come last.
+    await async_client.patch(f"/heroes/{first['id']}", json={"age": 40})
+    with count_statements(lesson.database.engine) as log:
+        response = await get(async_client, f"/heroes/{hero['id']}/teammates", TEAMMATES)
+    heroes_read = [s for s in log.statements if "FROM hero" in s and "hero.id = " not in s]
+    ordered = [s for s in heroes_read if "ORDER BY hero.id" in s]
+    got = [h["id"] for h in response.json()]
+    assert got == [first["id"], second["id"]] and ordered, (
+        f"the teammates should come in id order, and only an ORDER BY makes that sure: got ids "
+        f"{got}, from a SELECT of the heroes without ORDER BY hero.id. Team.heroes is "
+        f"declared with one; a query of your own needs it too. Look at {TEAMMATES}:\n{log}"
+    )
+
+
 # ---------------------------------------------------------------- exercise 2: GET /rosters/
 
 ROSTERS = "crud.get_rosters (GET /rosters/ returns what it gives)"
@@ -211,3 +232,25 @@ async def test_exercise_2_get_rosters_returns_the_heroes_already_loaded(
         "the teams crud.get_rosters returns should hold their heroes already: reading "
         f"team.heroes afterwards needs no SQL; it ran {log.count}:\n{log}"
     )
+
+
+@pytest.mark.exercise(2)
+async def test_exercise_2_rosters_come_in_id_order_because_the_sql_says_so(
+    async_client, lesson, league, count_statements
+):
+    # On PostgreSQL an UPDATE writes the row's new version after the others: without an
+    # ORDER BY, these teams and heroes would now come last.
+    for team in league["teams"][:2]:
+        await async_client.patch(f"/teams/{team['id']}", json={"headquarters": "Moved"})
+        await async_client.patch(f"/heroes/{team['heroes'][0]['id']}", json={"age": 40})
+    with count_statements(lesson.database.engine) as log:
+        response = await get(async_client, "/rosters/", ROSTERS, limit=5)
+    orders = [s.partition(" ORDER BY ")[2] for s in log.statements]
+    got = [(t["id"], [h["id"] for h in t["heroes"]]) for t in response.json()]
+    expected = [(t["id"], [h["id"] for h in t["heroes"]]) for t in league["teams"][:5]]
+    assert got == expected and any("team.id" in o for o in orders), (
+        "GET /rosters/ should list the teams in id order, each with its heroes in id order, "
+        f"and only an ORDER BY makes that sure: got {got}, from SQL without ORDER BY team.id. "
+        f"Keep get_rosters' order_by. Look at {ROSTERS}:\n{log}"
+    )
+    assert any("hero.id" in o for o in orders), f"the heroes' SELECT lost its ORDER BY:\n{log}"

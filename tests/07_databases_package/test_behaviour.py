@@ -2,6 +2,7 @@
 
 import asyncio
 import importlib.metadata
+import re
 import time
 import warnings
 from pathlib import Path
@@ -239,16 +240,19 @@ async def preventers(async_client, create_hero, create_team):
 def delete_fails(lesson, monkeypatch):
     """The lesson's database fails the DELETE of a team, after the UPDATE of its heroes ran."""
     database = lesson.database.database
-    execute = database.execute
     sent = []
 
-    async def execute_or_fail(query, values=None):
-        sent.append(str(query).split()[0])
-        if str(query).startswith("DELETE FROM team"):
-            raise RuntimeError("the connection dropped before the DELETE")
-        return await execute(query, values)
+    def failing(send):
+        async def send_or_fail(query, values=None):
+            sent.append(str(query).split()[0])
+            if str(query).startswith("DELETE FROM team"):
+                raise RuntimeError("the connection dropped before the DELETE")
+            return await send(query, values)
 
-    monkeypatch.setattr(database, "execute", execute_or_fail)
+        return send_or_fail
+
+    for method in ("execute", "fetch_all"):
+        monkeypatch.setattr(database, method, failing(getattr(database, method)))
     return sent
 
 
@@ -306,8 +310,27 @@ async def test_team_active_is_a_real_boolean_in_every_response(async_client, cre
 
 
 async def test_10_concurrent_creates_each_get_their_own_connection_and_all_are_stored(
-    async_client, lesson, stored
+    async_client, lesson, stored, monkeypatch
 ):
+    from databases.core import Connection
+
+    send = Connection.fetch_all
+    used, in_use, shared, peak = [], set(), [], 0
+
+    async def watched(self, query, values=None):
+        nonlocal peak
+        raw = self.raw_connection  # the driver's connection this Connection holds right now
+        if id(raw) in in_use:
+            shared.append(str(query))
+        used.append((asyncio.current_task(), self))
+        in_use.add(id(raw))
+        peak = max(peak, len(in_use))
+        try:
+            return await send(self, query, values)
+        finally:
+            in_use.discard(id(raw))
+
+    monkeypatch.setattr(Connection, "fetch_all", watched)
     names = [f"Hero {i:02}" for i in range(10)]
     responses = await asyncio.gather(
         *(async_client.post("/heroes/", json={"name": n, "secret_name": "s"}) for n in names)
@@ -316,6 +339,12 @@ async def test_10_concurrent_creates_each_get_their_own_connection_and_all_are_s
     assert len({r.json()["id"] for r in responses}) == 10
     hero_table = lesson.models.hero_table
     assert stored(select(hero_table.c.name).order_by(hero_table.c.name)) == names
+    # Each request ran in a task of its own, and databases gave each task its own
+    # Connection: ten INSERTs, ten tasks, ten Connections, none used by two tasks.
+    tasks, connections = {id(task) for task, _ in used}, {id(conn) for _, conn in used}
+    assert (len(used), len(tasks), len(connections)) == (10, 10, 10)
+    # At the driver: the requests overlapped, and no driver connection served two at once.
+    assert shared == [] and peak > 1, (shared, peak)
 
 
 # ---------------------------------------------------------------- the way forward: AsyncConnection
@@ -602,7 +631,7 @@ async def test_a_team_id_that_does_not_exist_is_a_422_shaped_like_fastapis_own(a
     assert response.status_code == 422
     assert response.json() == {
         "detail": [
-            {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 999 does not exist"}
+            {"type": "value_error", "loc": ["body", "team_id"], "msg": "No team with id 999"}
         ]
     }
     spec = (await async_client.get("/openapi.json")).json()
@@ -712,12 +741,12 @@ async def test_openapi_declares_every_status_each_route_answers(async_client):
         ("GET", "/heroes/"): ["200", "422"],
         ("GET", "/heroes/{hero_id}"): one,
         ("PATCH", "/heroes/{hero_id}"): ["200", "400", "404", "409", "422"],
-        ("DELETE", "/heroes/{hero_id}"): one,
+        ("DELETE", "/heroes/{hero_id}"): ["200", "404", "409", "422"],
         ("POST", "/teams/"): body,
         ("GET", "/teams/"): ["200", "422"],
         ("GET", "/teams/{team_id}"): one,
         ("PATCH", "/teams/{team_id}"): ["200", "400", "404", "409", "422"],
-        ("DELETE", "/teams/{team_id}"): one,
+        ("DELETE", "/teams/{team_id}"): ["200", "404", "409", "422"],
         ("GET", "/teams/{team_id}/heroes"): one,
         ("GET", "/rosters/"): ["200", "422"],
         ("GET", "/heroes/{hero_id}/teammates"): one,
@@ -800,3 +829,107 @@ async def test_deleting_a_team_keeps_its_heroes_with_no_team(
     assert (await async_client.delete(f"/teams/{preventers['id']}")).json() == {"ok": True}
     assert stored(select(lesson.models.hero_table.c.team_id)) == [None, None, None]
     assert stored(select(lesson.models.team_table.c.id)) == []
+
+
+# ---------------------------------------------------------------- a row deleted meanwhile
+
+CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
+
+
+@pytest.fixture
+def deleted_just_before(lesson, db, monkeypatch):
+    """``deleted_just_before("UPDATE hero", "hero", 1)``: another request deletes the row,
+    and commits, just before the app sends its first statement that starts so. Returns a
+    list that holds True once that happened."""
+    database = lesson.database.database
+
+    def arm(prefix, table, row_id):
+        done = []
+
+        def racing(send):
+            async def another_request_first(query, values=None):
+                if str(query).startswith(prefix) and not done:
+                    done.append(True)
+                    with db.engine().begin() as theirs:
+                        sql = text(f"DELETE FROM {table} WHERE id = :id")
+                        theirs.execute(sql, {"id": row_id})
+                return await send(query, values)
+
+            return another_request_first
+
+        for method in ("execute", "fetch_all"):
+            monkeypatch.setattr(database, method, racing(getattr(database, method)))
+        return done
+
+    return arm
+
+
+# What each write does first to the row it read: the statement the other request beats.
+RACES = {
+    ("PATCH", "heroes"): ("UPDATE hero", {"name": "Dead"}),
+    ("DELETE", "heroes"): ("DELETE FROM hero", None),
+    ("PATCH", "teams"): ("UPDATE team", {"name": "Dead"}),
+    ("DELETE", "teams"): ("UPDATE hero SET team_id = NULL", None),
+}
+
+
+@pytest.mark.parametrize(("method", "path"), RACES, ids=[f"{m}_{p}" for m, p in RACES])
+async def test_a_write_to_a_row_another_request_deleted_meanwhile_is_409_never_500(
+    raw_client, lesson, stored, create_hero, create_team, deleted_just_before, method, path
+):
+    create = create_hero if path == "heroes" else create_team
+    row = await create(raw_client, "Deadpond")
+    prefix, body = RACES[method, path]
+    table = path.removesuffix("es").removesuffix("s")
+    done = deleted_just_before(prefix, table, row["id"])
+    response = await raw_client.request(method, f"/{path}/{row['id']}", json=body)
+    assert done, f"{method} /{path}/{{id}} sent no statement starting {prefix!r}"
+    tables = {"hero": lesson.models.hero_table, "team": lesson.models.team_table}
+    assert (response.status_code, response.json()) == (409, CHANGED_MEANWHILE)
+    assert stored(select(tables[table].c.id)) == []
+
+
+# ---------------------------------------------------------------- order, proven
+
+# Each list route: the table whose rows it lists in id order, and where they are in the answer.
+LISTS = {
+    "/heroes/": ("hero", lambda answer: answer),
+    "/teams/": ("team", lambda answer: answer),
+    "/teams/{team}/heroes": ("hero", lambda answer: answer),
+    "/teams/{team}": ("hero", lambda answer: answer["heroes"]),
+    "/heroes/{hero}/teammates": ("hero", lambda answer: answer),
+    "/rosters/": ("team", lambda answer: answer),
+}
+# A query that reads one row by its id needs no ORDER BY.
+ONE_ROW = re.compile(r"WHERE (\w+\.)?id = ")
+
+
+@pytest.mark.parametrize("route", LISTS)
+async def test_every_list_is_in_id_order_because_its_sql_says_so(
+    async_client, create_hero, create_team, count_queries, route
+):
+    teams = [await create_team(async_client, f"Team {i}") for i in range(4)]
+    heroes = [
+        await create_hero(async_client, f"Hero {i}", team_id=teams[0]["id"]) for i in range(5)
+    ]
+    # On PostgreSQL an UPDATE writes the row's new version after the others: without an
+    # ORDER BY these rows would now be listed last. (SQLite keeps rowid order: the SQL
+    # itself is checked below.)
+    for hero in heroes[:2]:
+        await async_client.patch(f"/heroes/{hero['id']}", json={"age": 40})
+    for team in teams[:2]:
+        await async_client.patch(f"/teams/{team['id']}", json={"headquarters": "Moved"})
+    table, rows_of = LISTS[route]
+    url = route.format(team=teams[0]["id"], hero=heroes[-1]["id"])
+    with count_queries() as log:
+        answer = (await async_client.get(url)).json()
+    ids = [row["id"] for row in rows_of(answer)]
+    expected = {"hero": heroes, "team": teams}[table]
+    if route == "/heroes/{hero}/teammates":
+        expected = heroes[:-1]
+    assert ids == [row["id"] for row in expected]
+    if route == "/rosters/":
+        assert [h["id"] for h in answer[0]["heroes"]] == [h["id"] for h in heroes]
+    lists = [s for s in log.statements if re.search(r"FROM (hero|team)\b", s)]
+    lists = [s for s in lists if not ONE_ROW.search(s)]
+    assert lists and all(re.search(r"ORDER BY (hero\.|team\.)?id\b", s) for s in lists), log

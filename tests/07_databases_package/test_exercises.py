@@ -9,6 +9,8 @@ pytestmark = pytest.mark.anyio
 # ---------------------------------------------------------------- exercise 1: POST /heroes/bulk
 
 BULK = "POST /heroes/bulk in main.py and crud.create_heroes"
+# What a batch with a taken name answers (the README's exercise 1).
+BATCH_TAKEN = {"detail": "A hero name in the batch is already taken: nothing was saved"}
 
 
 async def post_bulk(client, lesson, heroes):
@@ -79,6 +81,10 @@ async def test_exercise_1_a_taken_name_is_409_and_saves_none_of_the_batch(
     assert response.status_code == 409, (
         f"a batch with a name that is taken should answer 409, got {response.status_code} "
         f"{response.text}. Look at {BULK}"
+    )
+    assert response.json() == BATCH_TAKEN, (
+        f"the 409 of a batch should say what became of the whole batch, {BATCH_TAKEN}, not "
+        f"name one hero of it; got {response.json()}. Look at {BULK}"
     )
     saved = [name for name in stored_names() if name != "Deadpond"]
     assert saved == [], (
@@ -156,10 +162,10 @@ async def test_exercise_1_an_unknown_team_is_422_and_saves_nothing(
     )
     detail = response.json()["detail"]
     assert isinstance(detail, list) and [error.get("msg") for error in detail] == [
-        "Team 9 does not exist"
+        "No team with id 9"
     ], (
         "the 422 has FastAPI's own shape, a list of errors each with type, loc and msg, here "
-        f"one whose msg is 'Team 9 does not exist': raise it with check_team_exists; got "
+        f"one whose msg is 'No team with id 9': raise it with check_team_exists; got "
         f"{detail}. Look at {BULK}"
     )
     assert stored_names() == [], f"nothing of the batch may be saved. Look at {BULK}"

@@ -92,14 +92,37 @@ RECYCLE = "pool_options in database.py (POOL_RECYCLE)"
 def test_exercise_2_pool_recycle_defaults_to_never(lesson, db, monkeypatch):
     monkeypatch.delenv("POOL_RECYCLE")
     recycle = lesson.database.pool_options(make_url(db.url)).get("pool_recycle", "nothing")
-    assert type(recycle) is int, (
+    assert type(recycle) is float, (
         f"without POOL_RECYCLE, pool_options() gives pool_recycle {recycle!r}: pool_recycle "
-        f"should be an int, a number of seconds. Look at {RECYCLE}"
+        "should be a float, a number of seconds, read the way POOL_TIMEOUT is read. Look at "
+        f"{RECYCLE}"
     )
     assert recycle == -1, (
         f"without POOL_RECYCLE, pool_options() gives pool_recycle {recycle}: it should be -1 "
         "(never recycle, SQLAlchemy's default) when the variable is not set; 0 would replace "
         f"the connection at every checkout. Look at {RECYCLE}"
+    )
+
+
+@pytest.mark.exercise(2)
+def test_exercise_2_pool_recycle_takes_seconds_with_a_fraction_like_pool_timeout(
+    lesson, db, monkeypatch
+):
+    monkeypatch.setenv("POOL_RECYCLE", "0.5")
+    monkeypatch.setenv("POOL_TIMEOUT", "0.5")
+    try:
+        options = lesson.database.pool_options(make_url(db.url))
+    except ValueError as error:
+        pytest.fail(
+            f"POOL_RECYCLE=0.5 stopped pool_options() with ValueError: {error}, while "
+            "POOL_TIMEOUT=0.5 beside it is accepted: both are seconds, and may have a "
+            f"fraction. Read POOL_RECYCLE the way POOL_TIMEOUT is read. Look at {RECYCLE}",
+            pytrace=False,
+        )
+    got = (options.get("pool_recycle"), options["pool_timeout"])
+    assert got == (0.5, 0.5), (
+        f"with POOL_RECYCLE=0.5 and POOL_TIMEOUT=0.5, pool_options() gives pool_recycle and "
+        f"pool_timeout {got}: read POOL_RECYCLE the way POOL_TIMEOUT is read. Look at {RECYCLE}"
     )
 
 

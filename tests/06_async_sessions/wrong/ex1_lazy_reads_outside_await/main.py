@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import crud
@@ -113,12 +114,22 @@ async def get_team_or_404(session: AsyncSession, team_id: int, with_heroes: bool
 async def check_team_exists(session: AsyncSession, team_id: int | None) -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and await crud.get_team(session, team_id) is None:
-        raise invalid(("body", "team_id"), f"Team {team_id} does not exist")
+        raise invalid(("body", "team_id"), f"No team with id {team_id}")
 
 
 async def name_taken(session: AsyncSession, name: str, kind: str = "hero") -> HTTPException:
     await session.rollback()  # the failed flush left the transaction unusable
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+# What a request that lost a race with another request is told.
+CHANGED_MEANWHILE = "Another request changed the same row at the same time; try again"
+
+
+@app.exception_handler(StaleDataError)
+async def changed_meanwhile(request: Request, exc: StaleDataError) -> JSONResponse:
+    # Another request deleted the row after this one read it, and the UPDATE matched none.
+    return JSONResponse(status_code=409, content={"detail": CHANGED_MEANWHILE})
 
 
 @app.post(
@@ -172,7 +183,10 @@ async def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No hero has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the hero meanwhile",
+        },
     },
 )
 async def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
@@ -232,7 +246,10 @@ async def read_team(team_id: Id, session: SessionDep) -> Team:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No team has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the team meanwhile",
+        },
     },
 )
 async def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:

@@ -117,12 +117,21 @@ async def check_team_exists(
 ) -> None:
     # SQLite does not enforce foreign keys by default: check, so both databases agree.
     if team_id is not None and await crud.get_team(db, team_id) is None:
-        raise invalid(loc, f"Team {team_id} does not exist")
+        raise invalid(loc, f"No team with id {team_id}")
 
 
 def name_taken(name: str, kind: str = "hero") -> HTTPException:
     # Nothing to roll back: the failed INSERT or UPDATE ran, and failed, on its own.
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+# What a request that lost a race with another request is told.
+CHANGED_MEANWHILE = "Another request changed the same row at the same time; try again"
+
+
+def changed_meanwhile() -> HTTPException:
+    # Another request deleted the row after this one read it: the UPDATE or DELETE found none.
+    return HTTPException(status_code=409, detail=CHANGED_MEANWHILE)
 
 
 @app.post(
@@ -176,24 +185,34 @@ async def read_hero(hero_id: Id, db: DatabaseDep) -> HeroPublicWithTeam:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No hero has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the hero meanwhile",
+        },
     },
 )
 async def update_hero(hero_id: Id, hero: HeroUpdate, db: DatabaseDep) -> HeroPublic:
     db_hero = await get_hero_or_404(db, hero_id)
     await check_team_exists(db, hero.team_id)
     try:
-        return await crud.update_hero(db, db_hero, hero)
+        updated = await crud.update_hero(db, db_hero, hero)
     except INTEGRITY_ERRORS:
         raise name_taken(hero.name or "") from None
+    if updated is None:
+        raise changed_meanwhile()
+    return updated
 
 
 @app.delete(
     "/heroes/{hero_id}",
-    responses={404: {"model": Message, "description": "No hero has this id"}},
+    responses={
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {"model": Message, "description": "Another request deleted the hero meanwhile"},
+    },
 )
 async def delete_hero(hero_id: Id, db: DatabaseDep) -> dict[str, bool]:
-    await crud.delete_hero(db, await get_hero_or_404(db, hero_id))
+    if not await crud.delete_hero(db, await get_hero_or_404(db, hero_id)):
+        raise changed_meanwhile()
     return {"ok": True}
 
 
@@ -236,23 +255,33 @@ async def read_team(team_id: Id, db: DatabaseDep) -> TeamPublicWithHeroes:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No team has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the team meanwhile",
+        },
     },
 )
 async def update_team(team_id: Id, team: TeamUpdate, db: DatabaseDep) -> TeamPublic:
     db_team = await get_team_or_404(db, team_id)
     try:
-        return await crud.update_team(db, db_team, team)
+        updated = await crud.update_team(db, db_team, team)
     except INTEGRITY_ERRORS:
         raise name_taken(team.name or "", "team") from None
+    if updated is None:
+        raise changed_meanwhile()
+    return updated
 
 
 @app.delete(
     "/teams/{team_id}",
-    responses={404: {"model": Message, "description": "No team has this id"}},
+    responses={
+        404: {"model": Message, "description": "No team has this id"},
+        409: {"model": Message, "description": "Another request deleted the team meanwhile"},
+    },
 )
 async def delete_team(team_id: Id, db: DatabaseDep) -> dict[str, bool]:
-    await crud.delete_team(db, await get_team_or_404(db, team_id))
+    if not await crud.delete_team(db, await get_team_or_404(db, team_id)):
+        raise changed_meanwhile()
     return {"ok": True}
 
 
