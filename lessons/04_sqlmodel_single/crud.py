@@ -4,12 +4,10 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from models import INT_MAX, Hero
+from models import Hero
 
 
 def get_hero(session: Session, hero_id: int) -> Hero | None:
-    if not 1 <= hero_id <= INT_MAX:
-        return None  # no generated id is out of this range, and the database refuses huge ints
     return session.get(Hero, hero_id)
 
 
@@ -35,7 +33,6 @@ def create_hero(session: Session, hero: Hero) -> Hero:
     # The body already is a table object: add it as it came (its id included, see M2).
     session.add(hero)
     session.commit()
-    session.refresh(hero)
     return hero
 
 
@@ -46,7 +43,6 @@ def update_hero(session: Session, db_hero: Hero, hero: Hero) -> Hero:
         setattr(db_hero, key, value)
     # <<< exercise 1
     session.commit()
-    session.refresh(db_hero)
     return db_hero
 
 

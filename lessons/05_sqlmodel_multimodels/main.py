@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 import crud
@@ -81,7 +82,8 @@ def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
 
 def get_session() -> Iterator[Session]:
     # One session per request, closed (and its connection given back) when the request ends.
-    with Session(engine) as session:
+    # expire_on_commit=False: a write answers with what it wrote, without reading it back.
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 
@@ -90,29 +92,39 @@ SessionDep = Annotated[Session, Depends(get_session)]
 Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
-def get_hero_or_404(session: Session, hero_id: int) -> Hero:
-    hero = crud.get_hero(session, hero_id)
+def get_hero_or_404(session: Session, hero_id: int, with_team: bool = False) -> Hero:
+    hero = crud.get_hero(session, hero_id, with_team=with_team)
     if hero is None:
         raise HTTPException(status_code=404, detail="Hero not found")
     return hero
 
 
-def get_team_or_404(session: Session, team_id: int) -> Team:
-    team = crud.get_team(session, team_id)
+def get_team_or_404(session: Session, team_id: int, with_heroes: bool = False) -> Team:
+    team = crud.get_team(session, team_id, with_heroes=with_heroes)
     if team is None:
         raise HTTPException(status_code=404, detail="Team not found")
     return team
 
 
 def check_team_exists(session: Session, team_id: int | None) -> None:
-    # SQLite does not enforce foreign keys by default: check, so both databases agree.
+    # Checked here so the client gets a clear 422; the foreign key is the last line of defence.
     if team_id is not None and crud.get_team(session, team_id) is None:
-        raise invalid(("body", "team_id"), f"Team {team_id} does not exist")
+        raise invalid(("body", "team_id"), f"No team with id {team_id}")
 
 
 def name_taken(session: Session, name: str, kind: str = "hero") -> HTTPException:
     session.rollback()  # the failed flush left the transaction unusable
     return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+# What a request that lost a race with another request is told.
+CHANGED_MEANWHILE = "Another request changed the same row at the same time; try again"
+
+
+@app.exception_handler(StaleDataError)
+async def changed_meanwhile(request: Request, exc: StaleDataError) -> JSONResponse:
+    # Another request deleted the row after this one read it, and the UPDATE matched none.
+    return JSONResponse(status_code=409, content={"detail": CHANGED_MEANWHILE})
 
 
 @app.post(
@@ -157,7 +169,7 @@ def read_heroes(
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
 def read_hero(hero_id: Id, session: SessionDep) -> Hero:
-    return get_hero_or_404(session, hero_id)
+    return get_hero_or_404(session, hero_id, with_team=True)
 
 
 @app.patch(
@@ -166,7 +178,10 @@ def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No hero has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the hero meanwhile",
+        },
     },
 )
 def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
@@ -217,7 +232,7 @@ def read_teams(
     responses={404: {"model": Message, "description": "No team has this id"}},
 )
 def read_team(team_id: Id, session: SessionDep) -> Team:
-    return get_team_or_404(session, team_id)
+    return get_team_or_404(session, team_id, with_heroes=True)
 
 
 # >>> exercise 1

@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import DataError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -187,6 +187,35 @@ def test_list_is_in_insertion_order_with_offset_and_limit(client, create_hero):
     assert [h["name"] for h in page] == names[1:3]
 
 
+def test_the_list_query_orders_by_id(client, lesson, count_statements):
+    with count_statements(lesson.database.engine) as log:
+        client.get("/heroes/", params={"min_age": 0, "q": "x", "offset": 1, "limit": 2})
+    (select_,) = log.statements
+    assert " ORDER BY hero.id LIMIT " in select_, select_
+
+
+def test_the_list_stays_in_id_order_where_the_database_would_find_the_rows_in_another(
+    client, db, create_hero
+):
+    # Without ORDER BY, which order is up to the database, and it changes. Ages that fall
+    # as ids rise: SQLite answers age >= 0 through the index on age, in age order. An
+    # UPDATE writes a new version of the row at the end of PostgreSQL's table, where a
+    # scan finds it last.
+    ids = [create_hero(client, f"Hero {i}", age=50 - i)["id"] for i in range(5)]
+    with db.engine().begin() as conn:
+        conn.execute(text("UPDATE hero SET age = age + 1 WHERE id IN (1, 2)"))
+    listed = {
+        "all": client.get("/heroes/").json(),
+        "min_age=0": client.get("/heroes/", params={"min_age": 0}).json(),
+        "a page": client.get("/heroes/", params={"min_age": 0, "offset": 1, "limit": 2}).json(),
+    }
+    assert {key: [h["id"] for h in heroes] for key, heroes in listed.items()} == {
+        "all": ids,
+        "min_age=0": ids,
+        "a page": ids[1:3],
+    }
+
+
 def test_list_limit_defaults_to_100(client, lesson):
     with Session(lesson.database.engine) as session:
         session.add_all(lesson.models.Hero(name=f"Hero {i}", secret_name="s") for i in range(105))
@@ -217,9 +246,18 @@ def test_missing_hero_is_404_hero_not_found(client):
 
 # As in lesson 02: no id the database generates is below 1 or above INT_MAX, and asking
 # for one was a 500 (SQLite: OverflowError past 2**63-1; PostgreSQL: beyond its INTEGER).
-@pytest.mark.parametrize("hero_id", [0, 2**31, 2**63, -(2**63) - 1])
+@pytest.mark.parametrize("hero_id", [0, -1, 2**31, 2**63, -(2**63) - 1])
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
-def test_an_id_no_hero_can_have_is_404_not_a_database_error(client, method, hero_id):
+def test_an_id_no_hero_can_have_is_422_naming_it(client, method, hero_id):
+    body = {"name": "X", "secret_name": "Y"} if method == "PATCH" else None
+    response = client.request(method, f"/heroes/{hero_id}", json=body)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["path", "hero_id"]]
+
+
+@pytest.mark.parametrize("hero_id", [1, 2**31 - 1], ids=["1", "INT_MAX"])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_a_well_formed_id_with_no_hero_is_404(client, method, hero_id):
     body = {"name": "X", "secret_name": "Y"} if method == "PATCH" else None
     response = client.request(method, f"/heroes/{hero_id}", json=body)
     assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
@@ -290,7 +328,9 @@ def test_each_age_bound_works_alone(client, heroes):
 
 
 def test_zero_is_a_real_age_bound(client, heroes):
+    # min_age=0 still leaves out Tarantula, who has no age: the bound is applied, not skipped.
     assert names(client, max_age=0) == []
+    assert names(client, min_age=0) == ["Deadpond", "Spider-Boy", "Rusty-Man", "Black Lion"]
 
 
 def test_the_age_filter_applies_before_offset_and_limit(client, heroes):
@@ -512,3 +552,95 @@ def test_every_request_gives_its_connection_back_to_the_pool(client, lesson, cre
     client.post("/heroes/", json={"name": "Hero 1", "secret_name": "x"})  # a 409
     client.get("/heroes/999")  # a 404
     assert lesson.database.engine.pool.checkedout() == 0
+
+
+def test_a_write_sends_no_select_after_its_commit(client, lesson, create_hero, count_statements):
+    hero = create_hero(client, "Deadpond", age=30)
+    body = {"name": "Deadpond", "secret_name": "Dive Wilson", "age": 31}
+    with count_statements(lesson.database.engine) as log:
+        created = client.post("/heroes/", json={"name": "Rusty-Man", "secret_name": "Tommy"})
+        updated = client.patch(f"/heroes/{hero['id']}", json=body)
+    assert (created.status_code, updated.json()) == (200, {"id": hero["id"], **body})
+    # POST: the INSERT. PATCH: the SELECT that finds the hero (for the 404), the UPDATE.
+    assert [s.split()[0] for s in log.statements] == ["INSERT", "SELECT", "UPDATE"], str(log)
+
+
+# ---------------------------------------------------------------- a hero deleted meanwhile
+
+CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
+
+
+def stored_heroes(db) -> list[tuple]:
+    """Every stored hero, read through a connection of the test's own."""
+    with db.engine().connect() as conn:
+        return [tuple(row) for row in conn.execute(text("SELECT id, age FROM hero ORDER BY id"))]
+
+
+def delete_through_another_connection(db, hero_id) -> None:
+    with db.engine().begin() as theirs:
+        theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero_id})
+
+
+@pytest.mark.anyio
+async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
+    raw_client, lesson, db, create_hero
+):
+    hero = await create_hero(raw_client, "Deadpond")
+    done: list[bool] = []
+
+    def another_request(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE hero") and not done:
+            done.append(True)  # another request deletes the hero, and commits, just before
+            delete_through_another_connection(db, hero["id"])
+
+    event.listen(lesson.database.engine, "before_cursor_execute", another_request)
+    body = {"name": "Deadpond", "secret_name": "x", "age": 30}
+    response = await raw_client.patch(f"/heroes/{hero['id']}", json=body)
+    assert done, "PATCH /heroes/{id} sent no UPDATE"
+    assert (response.status_code, response.json(), stored_heroes(db)) == (
+        409,
+        CHANGED_MEANWHILE,
+        [],
+    )
+
+
+@pytest.fixture
+def after_the_apps_commit(lesson):
+    """after_the_apps_commit(fn): fn() runs once, right after the next COMMIT of a session
+    of the app's Session class (the engine's own commit event fires before the database
+    has committed, while the app still holds SQLite's write lock)."""
+    listeners = []
+
+    def register(fn):
+        done: list[bool] = []
+
+        def listener(session):
+            if not done:
+                done.append(True)
+                fn()
+
+        event.listen(lesson.main.Session, "after_commit", listener)
+        listeners.append(listener)
+        return done
+
+    yield register
+    for listener in listeners:  # the class is SQLModel's, shared by every later test
+        event.remove(lesson.main.Session, "after_commit", listener)
+
+
+@pytest.mark.anyio
+async def test_a_patch_answers_what_it_wrote_though_the_hero_is_deleted_after_its_commit(
+    raw_client, db, create_hero, after_the_apps_commit
+):
+    hero = await create_hero(raw_client, "Deadpond", age=29)
+    done = after_the_apps_commit(lambda: delete_through_another_connection(db, hero["id"]))
+    body = {"name": "Deadpond", "secret_name": "x", "age": 30}
+    response = await raw_client.patch(f"/heroes/{hero['id']}", json=body)
+    assert done, "PATCH /heroes/{id} never committed"
+    assert response.status_code == 200, response.text
+    # The UPDATE was committed before the DELETE: the answer is what the PATCH wrote.
+    assert (response.status_code, response.json(), stored_heroes(db)) == (
+        200,
+        {"id": hero["id"], **body},
+        [],
+    )

@@ -6,7 +6,8 @@ import warnings
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect, text
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlmodel import Field, Session, SQLModel, select
 
 # ---------------------------------------------------------------- nothing deprecated
@@ -122,6 +123,41 @@ def test_list_is_in_insertion_order_with_offset_and_limit(client, create_hero):
     assert [h["name"] for h in page] == names[1:3]
 
 
+def test_the_list_queries_order_by_id(client, lesson, count_statements):
+    with count_statements(lesson.database.engine) as log:
+        client.get("/heroes/", params={"min_age": 0, "q": "x", "offset": 1, "limit": 2})
+        client.get("/teams/", params={"offset": 1, "limit": 2})
+    heroes, teams = log.statements
+    assert " ORDER BY hero.id LIMIT " in heroes, heroes
+    assert " ORDER BY team.id LIMIT " in teams, teams
+
+
+def test_the_lists_stay_in_id_order_where_the_database_would_find_the_rows_in_another(
+    client, db, create_hero, create_team
+):
+    # Without ORDER BY, which order is up to the database, and it changes. Ages that fall
+    # as ids rise: SQLite answers age >= 0 through the index on age, in age order. An
+    # UPDATE writes a new version of the row elsewhere in PostgreSQL's table (here after
+    # the others), where a scan finds it last.
+    ids = [create_hero(client, f"Hero {i}", age=50 - i)["id"] for i in range(5)]
+    team_ids = [create_team(client, f"Team {i}")["id"] for i in range(3)]
+    with db.engine().begin() as conn:
+        conn.execute(text("UPDATE hero SET age = age + 1 WHERE id IN (1, 2)"))
+        conn.execute(text("UPDATE team SET headquarters = 'moved' WHERE id = 1"))
+    listed = {
+        "heroes": client.get("/heroes/").json(),
+        "heroes min_age=0": client.get("/heroes/", params={"min_age": 0}).json(),
+        "a page": client.get("/heroes/", params={"min_age": 0, "offset": 1, "limit": 2}).json(),
+        "teams": client.get("/teams/").json(),
+    }
+    assert {key: [row["id"] for row in rows] for key, rows in listed.items()} == {
+        "heroes": ids,
+        "heroes min_age=0": ids,
+        "a page": ids[1:3],
+        "teams": team_ids,
+    }
+
+
 def test_list_limit_defaults_to_100(client, lesson):
     with Session(lesson.database.engine) as session:
         session.add_all(lesson.models.Hero(name=f"Hero {i}", secret_name="s") for i in range(105))
@@ -140,6 +176,32 @@ def test_missing_hero_is_404_hero_not_found(client):
     for method in ("GET", "PATCH", "DELETE"):
         response = client.request(method, "/heroes/999", json={} if method == "PATCH" else None)
         assert (response.status_code, response.json()) == (404, {"detail": "Hero not found"})
+
+
+@pytest.mark.parametrize("item_id", [0, -1, 2**31, 2**63])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "heroes"),
+        ("PATCH", "heroes"),
+        ("DELETE", "heroes"),
+        ("GET", "teams"),
+        ("DELETE", "teams"),
+    ],
+)
+def test_an_id_no_row_can_have_is_422_naming_it(client, method, path, item_id):
+    response = client.request(method, f"/{path}/{item_id}", json={} if method == "PATCH" else None)
+    assert response.status_code == 422
+    name = {"heroes": "hero_id", "teams": "team_id"}[path]
+    assert [e["loc"] for e in response.json()["detail"]] == [["path", name]]
+
+
+@pytest.mark.parametrize("item_id", [1, 2**31 - 1], ids=["1", "INT_MAX"])
+@pytest.mark.parametrize("path", ["heroes", "teams"])
+def test_a_well_formed_id_with_no_row_is_404(client, path, item_id):
+    response = client.get(f"/{path}/{item_id}")
+    detail = "Hero not found" if path == "heroes" else "Team not found"
+    assert (response.status_code, response.json()) == (404, {"detail": detail})
 
 
 def test_patch_changes_only_the_fields_sent(client, lesson, create_hero):
@@ -180,6 +242,43 @@ def test_delete_answers_ok_and_the_row_is_gone(client, lesson, create_hero):
     assert client.delete(f"/heroes/{hero['id']}").json() == {"ok": True}
     with Session(lesson.database.engine) as session:
         assert session.exec(select(lesson.models.Hero)).all() == []
+
+
+# ---------------------------------------------------------------- lesson 02's filters, as in 04
+
+
+@pytest.fixture
+def heroes(client, create_hero):
+    create_hero(client, "Deadpond", age=48)
+    create_hero(client, "Spider-Boy", age=16)
+    create_hero(client, "Rusty-Man", age=30)
+    create_hero(client, "Tarantula")  # no age
+    create_hero(client, "100% Black Lion", age=30)
+
+
+def names(client, **params):
+    response = client.get("/heroes/", params=params)
+    assert response.status_code == 200, response.text
+    return [h["name"] for h in response.json()]
+
+
+def test_min_and_max_age_keep_the_heroes_in_the_range_bounds_included(client, heroes):
+    assert names(client, min_age=20, max_age=40) == ["Rusty-Man", "100% Black Lion"]
+    assert names(client, min_age=30, limit=1, offset=1) == ["Rusty-Man"]
+
+
+def test_zero_is_a_real_age_bound(client, heroes):
+    # min_age=0 still leaves out Tarantula, who has no age: the bound is applied, not skipped.
+    assert names(client, max_age=0) == []
+    assert names(client, min_age=0) == ["Deadpond", "Spider-Boy", "Rusty-Man", "100% Black Lion"]
+
+
+def test_q_finds_names_containing_it_ignoring_case_as_literal_text(client, heroes):
+    assert (names(client, q="MAN"), names(client, q="%"), names(client, q="_")) == (
+        ["Rusty-Man"],
+        ["100% Black Lion"],
+        [],
+    )
 
 
 # ---------------------------------------------------------------- 409 and 422, never 500
@@ -230,9 +329,7 @@ def test_bad_body_is_422_naming_the_field(client):
 
 
 NO_TEAM_999 = {
-    "detail": [
-        {"type": "value_error", "loc": ["body", "team_id"], "msg": "Team 999 does not exist"}
-    ]
+    "detail": [{"type": "value_error", "loc": ["body", "team_id"], "msg": "No team with id 999"}]
 }
 
 
@@ -571,17 +668,89 @@ def test_the_nesting_goes_one_level_each_way_and_stops(client, create_hero, crea
     assert "team" not in client.get(f"/teams/{team['id']}").json()["heroes"][0]
 
 
-def test_the_relationship_is_loaded_lazily_while_the_response_is_built(
+# ---------------------------------------------------------------- loading, as in lesson 03
+
+
+def test_touching_an_unloaded_relationship_raises_because_of_lazy_raise(
+    client, lesson, create_hero, create_team
+):
+    team = create_team(client, "Preventers")
+    create_hero(client, "Rusty-Man", team_id=team["id"])
+    with Session(lesson.database.engine) as session:
+        for model, attribute in [("Team", "heroes"), ("Hero", "team")]:
+            instance = session.get(getattr(lesson.models, model), 1)
+            with pytest.raises(
+                InvalidRequestError,
+                match=rf"^'{model}\.{attribute}' is not available due to lazy='raise'$",
+            ):
+                getattr(instance, attribute)
+
+
+def test_read_team_loads_its_heroes_with_selectinload_in_2_statements(
     client, lesson, create_hero, create_team, count_statements
 ):
     team = create_team(client, "Preventers")
     for name in ("Rusty-Man", "Tarantula", "Black Lion"):
         create_hero(client, name, team_id=team["id"])
     with count_statements(lesson.database.engine) as log:
-        client.get(f"/teams/{team['id']}")
+        response = client.get(f"/teams/{team['id']}")
+    assert [h["name"] for h in response.json()["heroes"]] == [
+        "Rusty-Man",
+        "Tarantula",
+        "Black Lion",
+    ]
     assert log.count == 2, f"one SELECT for the team, one for its heroes:\n{log}"
     assert "FROM team" in log.statements[0]
-    assert "FROM hero" in log.statements[1]
+    # The relationship's order_by goes into the query that loads it.
+    assert "FROM hero WHERE hero.team_id IN (" in log.statements[1]
+    assert log.statements[1].endswith(" ORDER BY hero.id"), log.statements[1]
+
+
+def test_a_teams_heroes_stay_in_id_order_where_the_database_would_find_them_in_another(
+    client, db, create_hero, create_team
+):
+    team = create_team(client, "Preventers")
+    ids = [create_hero(client, f"Hero {i}", team_id=team["id"])["id"] for i in range(4)]
+    with db.engine().begin() as conn:  # on PostgreSQL, hero 1 is now found last by a scan
+        conn.execute(text("UPDATE hero SET age = 1 WHERE id = 1"))
+    assert [h["id"] for h in client.get(f"/teams/{team['id']}").json()["heroes"]] == ids
+
+
+def test_read_hero_joins_its_team_in_1_statement(
+    client, lesson, create_hero, create_team, count_statements
+):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Rusty-Man", team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        response = client.get(f"/heroes/{hero['id']}")
+    assert response.json()["team"]["name"] == "Preventers"
+    (statement,) = log.statements
+    assert "FROM hero LEFT OUTER JOIN team AS team_1 ON team_1.id = hero.team_id" in statement
+
+
+def test_patch_and_delete_of_a_hero_load_no_team(
+    client, lesson, create_hero, create_team, count_statements
+):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Rusty-Man", team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        client.patch(f"/heroes/{hero['id']}", json={"age": 48})
+        client.delete(f"/heroes/{hero['id']}")
+    # Each: the SELECT that finds the hero (for the 404), then the write; no JOIN, no team.
+    assert [s.split()[0] for s in log.statements] == ["SELECT", "UPDATE", "SELECT", "DELETE"]
+    assert [s for s in log.statements if "team" in s.replace("team_id", "")] == [], str(log)
+
+
+def test_a_write_sends_no_select_after_its_commit(
+    client, lesson, create_hero, create_team, count_statements
+):
+    hero = create_hero(client, "Deadpond", age=30)
+    with count_statements(lesson.database.engine) as log:
+        created = client.post("/teams/", json={"name": "Preventers", "headquarters": "x"})
+        updated = client.patch(f"/heroes/{hero['id']}", json={"age": 31})
+    assert (created.status_code, updated.json()) == (200, {**hero, "age": 31})
+    # POST: the INSERT. PATCH: the SELECT that finds the hero (for the 404), the UPDATE.
+    assert [s.split()[0] for s in log.statements] == ["INSERT", "SELECT", "UPDATE"], str(log)
 
 
 def test_patch_moves_a_hero_between_teams_and_null_takes_it_out(client, create_hero, create_team):
@@ -611,13 +780,114 @@ def test_duplicate_team_name_is_409(client, create_team):
     )
 
 
-def test_deleting_a_team_keeps_its_heroes_with_no_team(client, lesson, create_hero, create_team):
+# ---------------------------------------------------------------- deleting a team
+
+
+def test_the_model_says_on_delete_set_null_for_a_heros_team(client, lesson):
+    (foreign_key,) = inspect(lesson.database.engine).get_foreign_keys("hero")
+    assert (foreign_key["referred_table"], foreign_key["options"]) == (
+        "team",
+        {"ondelete": "SET NULL"},
+    )
+
+
+def test_deleting_a_team_keeps_its_heroes_with_team_id_null_in_the_database(
+    client, db, create_hero, create_team
+):
+    first, second = create_team(client, "Preventers"), create_team(client, "Z-Force")
+    for name, team in [("Rusty-Man", first), ("Tarantula", first), ("Black Lion", second)]:
+        create_hero(client, name, team_id=team["id"])
+    create_hero(client, "Deadpond")
+    assert client.delete(f"/teams/{first['id']}").json() == {"ok": True}
+    with db.engine().connect() as conn:
+        teams = conn.execute(text("SELECT name FROM team")).scalars().all()
+        heroes = conn.execute(text("SELECT name, team_id FROM hero ORDER BY id")).all()
+    assert teams == ["Z-Force"]
+    assert [tuple(row) for row in heroes] == [
+        ("Rusty-Man", None),
+        ("Tarantula", None),
+        ("Black Lion", second["id"]),
+        ("Deadpond", None),
+    ]
+
+
+def test_deleting_a_team_sends_one_delete_and_leaves_its_heroes_to_the_database(
+    client, lesson, create_hero, create_team, count_statements
+):
     team = create_team(client, "Preventers")
-    hero = create_hero(client, "Rusty-Man", team_id=team["id"])
-    assert client.delete(f"/teams/{team['id']}").json() == {"ok": True}
-    assert client.get(f"/heroes/{hero['id']}").json()["team_id"] is None
+    for name in ("Rusty-Man", "Tarantula", "Black Lion"):
+        create_hero(client, name, team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        client.delete(f"/teams/{team['id']}")
+    # passive_deletes=True: no SELECT of the heroes, no UPDATE hero; ON DELETE SET NULL does it.
+    assert [s.split()[0] for s in log.statements] == ["SELECT", "DELETE"], str(log)
+    assert "FROM team" in log.statements[0] and "DELETE FROM team" in log.statements[1]
+
+
+def test_without_passive_deletes_the_orm_loads_and_updates_every_hero_itself(
+    reimport, monkeypatch, create_hero, create_team, count_statements
+):
+    import sqlmodel
+
+    # The lesson imported afresh, its Relationship() calls made without passive_deletes.
+    relationship = sqlmodel.Relationship
+    monkeypatch.setattr(
+        sqlmodel, "Relationship", lambda **kw: relationship(**{**kw, "passive_deletes": False})
+    )
+    main = reimport("main")
+    with TestClient(main.app) as client:
+        team = create_team(client, "Preventers")
+        for name in ("Rusty-Man", "Tarantula", "Black Lion"):
+            create_hero(client, name, team_id=team["id"])
+        with count_statements(main.engine) as log:
+            assert client.delete(f"/teams/{team['id']}").json() == {"ok": True}
+    # lazy="raise" does not stop it: the unit of work loads what it needs.
+    assert [s.split()[0] for s in log.statements] == ["SELECT", "SELECT", "UPDATE", "DELETE"]
+    assert " FROM hero WHERE " in log.statements[1] and "hero.team_id" in log.statements[1]
+    assert log.statements[2].startswith("UPDATE hero SET team_id=")
+
+
+def test_the_database_refuses_a_team_id_that_names_no_team(client, lesson, db):
+    # The routes check team_id first (422); the foreign key is the last line of defence.
+    fragment = (
+        "FOREIGN KEY constraint failed"
+        if db.backend == "sqlite"
+        else 'violates foreign key constraint "hero_team_id_fkey"'
+    )
     with Session(lesson.database.engine) as session:
-        assert session.exec(select(lesson.models.Hero.team_id)).all() == [None]
+        session.add(lesson.models.Hero(name="Rusty-Man", secret_name="x", team_id=999))
+        with pytest.raises(IntegrityError, match=fragment):
+            session.commit()
+
+
+@pytest.mark.sqlite_only
+def test_every_sqlite_connection_of_the_lessons_engine_has_foreign_keys_on(client, lesson):
+    engine = lesson.database.engine
+    assert event.contains(engine, "connect", lesson.database.enable_sqlite_foreign_keys)
+    engine.dispose()  # the next connections are new ones: the listener runs for each
+    with engine.connect() as first, engine.connect() as second:
+        for connection in (first, second):
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.sqlite_only
+def test_a_sqlite_connection_that_did_not_ask_ignores_foreign_keys(client, db):
+    # What the listener is for: lesson 03's M3, on a connection of the test's own.
+    with db.engine().begin() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
+        conn.execute(text("INSERT INTO team (id, name, headquarters) VALUES (1, 'P', 'H')"))
+        conn.execute(text("INSERT INTO hero (name, secret_name, team_id) VALUES ('A', 'a', 1)"))
+        conn.execute(text("DELETE FROM team"))  # ON DELETE SET NULL ignored
+        conn.execute(text("INSERT INTO hero (name, secret_name, team_id) VALUES ('B', 'b', 9)"))
+        stored = conn.execute(text("SELECT name, team_id FROM hero ORDER BY id")).all()
+    assert [tuple(row) for row in stored] == [("A", 1), ("B", 9)]
+
+
+@pytest.mark.postgres_only
+def test_the_sqlite_listener_is_not_installed_on_other_databases(lesson):
+    engine = lesson.database.engine
+    assert engine.dialect.name == "postgresql"
+    assert not event.contains(engine, "connect", lesson.database.enable_sqlite_foreign_keys)
 
 
 # ---------------------------------------------------------------- sessions and connections
@@ -630,3 +900,78 @@ def test_every_request_gives_its_connection_back_to_the_pool(client, lesson, cre
     client.post("/heroes/", json={"name": "Hero 1", "secret_name": "x"})  # a 409
     client.get("/heroes/999")  # a 404
     assert lesson.database.engine.pool.checkedout() == 0
+
+
+# ---------------------------------------------------------------- a hero deleted meanwhile
+
+CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
+
+
+def stored_heroes(db) -> list[tuple]:
+    """Every stored hero, read through a connection of the test's own."""
+    with db.engine().connect() as conn:
+        return [tuple(row) for row in conn.execute(text("SELECT id, age FROM hero ORDER BY id"))]
+
+
+def delete_through_another_connection(db, hero_id) -> None:
+    with db.engine().begin() as theirs:
+        theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero_id})
+
+
+@pytest.mark.anyio
+async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
+    raw_client, lesson, db, create_hero
+):
+    hero = await create_hero(raw_client, "Deadpond")
+    done: list[bool] = []
+
+    def another_request(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE hero") and not done:
+            done.append(True)  # another request deletes the hero, and commits, just before
+            delete_through_another_connection(db, hero["id"])
+
+    event.listen(lesson.database.engine, "before_cursor_execute", another_request)
+    response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert done, "PATCH /heroes/{id} sent no UPDATE"
+    assert (response.status_code, response.json(), stored_heroes(db)) == (
+        409,
+        CHANGED_MEANWHILE,
+        [],
+    )
+
+
+@pytest.fixture
+def after_the_apps_commit(lesson):
+    """after_the_apps_commit(fn): fn() runs once, right after the next COMMIT of a session
+    of the app's Session class (the engine's own commit event fires before the database
+    has committed, while the app still holds SQLite's write lock)."""
+    listeners = []
+
+    def register(fn):
+        done: list[bool] = []
+
+        def listener(session):
+            if not done:
+                done.append(True)
+                fn()
+
+        event.listen(lesson.main.Session, "after_commit", listener)
+        listeners.append(listener)
+        return done
+
+    yield register
+    for listener in listeners:  # the class is SQLModel's, shared by every later test
+        event.remove(lesson.main.Session, "after_commit", listener)
+
+
+@pytest.mark.anyio
+async def test_a_patch_answers_what_it_wrote_though_the_hero_is_deleted_after_its_commit(
+    raw_client, db, create_hero, after_the_apps_commit
+):
+    hero = await create_hero(raw_client, "Deadpond", age=29)
+    done = after_the_apps_commit(lambda: delete_through_another_connection(db, hero["id"]))
+    response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert done, "PATCH /heroes/{id} never committed"
+    assert response.status_code == 200, response.text
+    # The UPDATE was committed before the DELETE: the answer is what the PATCH wrote.
+    assert (response.json(), stored_heroes(db)) == ({**hero, "age": 30}, [])

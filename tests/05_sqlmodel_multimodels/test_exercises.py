@@ -163,13 +163,17 @@ def test_exercise_1_the_route_declares_the_errors_it_answers(client):
 
 
 @pytest.fixture
-def rosters(client, create_hero, create_team):
+def rosters(client, db, create_hero, create_team):
     preventers = create_team(client, "Preventers")
     create_team(client, "Z-Force")  # a team with nobody
     create_hero(client, "Rusty-Man", age=48, team_id=preventers["id"])
     create_hero(client, "Deadpond")
     create_hero(client, "Tarantula", age=32, team_id=preventers["id"])
     create_hero(client, "Black Lion", age=35, team_id=preventers["id"])
+    # PostgreSQL writes the new version of an updated row elsewhere in the table (here after
+    # the others): without ORDER BY, a scan would now find Rusty-Man last.
+    with db.engine().begin() as conn:
+        conn.execute(text("UPDATE hero SET secret_name = 'Tommy Sharp' WHERE id = 1"))
 
 
 def team_heroes(client, team_id, **params):
@@ -214,7 +218,7 @@ def test_exercise_2_the_database_cuts_the_page(client, lesson, rosters, count_st
     assert len(reads) == 1 and " LIMIT " in reads[0] and " OFFSET " in reads[0], (
         f"the heroes were read with {reads}: without LIMIT and OFFSET the database sends "
         "every hero of the team to return one page. Cut the page in SQL, not in Python "
-        "(team.heroes loads them all): crud.get_team_heroes"
+        "(loading team.heroes reads them all): crud.get_team_heroes"
     )
 
 

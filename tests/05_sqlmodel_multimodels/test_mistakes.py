@@ -1,44 +1,111 @@
 """Lesson 05: each common mistake from the README, reproduced, then the lesson's way."""
 
+import inspect
+import re
+from typing import get_args
+
 import pytest
 from fastapi.exceptions import ResponseValidationError
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlmodel import Session, select
 
 # ---------------------------------------------------------------- M1: the table model as response
 
 
+def table_classes_in(annotation) -> set[str]:
+    """The table classes an annotation or a response model names: Hero in list[Hero]."""
+    found = {annotation.__name__} if hasattr(annotation, "__table__") else set()
+    for argument in get_args(annotation):
+        found |= table_classes_in(argument)
+    return found
+
+
 @pytest.fixture
-def leaky_route(app, lesson):
-    """A route that returns the table model itself, as lesson 04 did."""
-    Hero = lesson.models.Hero
+def leaky_routes(app, lesson):
+    """Routes that answer with the table model: FastAPI takes the return annotation as the
+    response model when there is no response_model=, or response_model=Hero says so."""
+    Hero, SessionDep = lesson.models.Hero, lesson.main.SessionDep
 
-    @app.get("/leaky-heroes/{hero_id}")
-    def read_hero_leaky(hero_id: int, session: lesson.main.SessionDep) -> Hero:
-        return lesson.main.get_hero_or_404(session, hero_id)
+    @app.get("/annotated-heroes/{hero_id}")
+    def read_hero_annotated(hero_id: int, session: SessionDep) -> Hero:
+        return lesson.main.get_hero_or_404(session, hero_id, with_team=True)
 
-    return "/leaky-heroes/{hero_id}"
+    @app.get("/table-model-heroes/{hero_id}", response_model=Hero)
+    def read_hero_table_model(hero_id: int, session: SessionDep) -> Hero:
+        return lesson.main.get_hero_or_404(session, hero_id, with_team=True)
+
+    return ["/annotated-heroes/{hero_id}", "/table-model-heroes/{hero_id}"]
 
 
-def test_m1_returning_the_table_model_leaks_secret_name_and_drops_the_team(
-    client, leaky_route, create_hero, create_team
+LEAKED = {"id": 1, "age": 48, "team_id": 1, "name": "Rusty-Man", "secret_name": "Tommy Sharp"}
+
+
+def test_m1_a_route_whose_response_model_is_the_table_leaks_secret_name_and_drops_the_team(
+    client, leaky_routes, create_hero, create_team
 ):
-    team = create_team(client, "Preventers")
-    hero = create_hero(client, "Rusty-Man", secret_name="Tommy Sharp", team_id=team["id"])
-    leaked = client.get(leaky_route.format(hero_id=hero["id"])).json()
-    assert leaked["secret_name"] == "Tommy Sharp"
-    assert "team" not in leaked  # a Relationship is not a field: it is never serialized
-    assert leaked["team_id"] == team["id"]
+    create_team(client, "Preventers")
+    create_hero(client, "Rusty-Man", secret_name="Tommy Sharp", age=48, team_id=1)
+    answers = [client.get(route.format(hero_id=1)) for route in leaky_routes]
+    # The route loaded hero.team, but a Relationship is not a field: it is never sent.
+    assert [answer.json() for answer in answers] == [LEAKED, LEAKED]
 
 
-def test_m1_the_openapi_walk_finds_secret_name_in_the_leaky_route(
-    client, leaky_route, schema_properties
+def test_m1_the_openapi_walk_finds_secret_name_in_the_leaky_routes(
+    client, leaky_routes, schema_properties
 ):
     found = schema_properties(client.get("/openapi.json").json())
-    assert "secret_name" in found[f"GET {leaky_route} 200"]
-    assert "team" not in found[f"GET {leaky_route} 200"]
+    for route in leaky_routes:
+        assert "secret_name" in found[f"GET {route} 200"]
+        assert "team" not in found[f"GET {route} 200"]
+
+
+def test_m1_response_model_wins_over_the_return_annotation(
+    client, app, lesson, create_hero, create_team
+):
+    Hero, SessionDep = lesson.models.Hero, lesson.main.SessionDep
+
+    # The leaky route, word for word, plus response_model=: what every route here does.
+    @app.get("/public-heroes/{hero_id}", response_model=lesson.models.HeroPublicWithTeam)
+    def read_hero_public(hero_id: int, session: SessionDep) -> Hero:
+        return lesson.main.get_hero_or_404(session, hero_id, with_team=True)
+
+    create_team(client, "Preventers", "Sharp Tower")
+    create_hero(client, "Rusty-Man", secret_name="Tommy Sharp", age=48, team_id=1)
+    assert client.get("/public-heroes/1").json() == {
+        "name": "Rusty-Man",
+        "age": 48,
+        "team_id": 1,
+        "id": 1,
+        "team": {"name": "Preventers", "headquarters": "Sharp Tower", "id": 1},
+    }
+
+
+def test_m1_every_route_returns_table_objects_and_none_answers_with_a_table_model(lesson):
+    routes = [route for route in lesson.app.routes if isinstance(route, APIRoute)]
+    returns = {
+        f"{min(route.methods)} {route.path}": table_classes_in(
+            inspect.signature(route.endpoint).return_annotation
+        )
+        for route in routes
+    }
+    answers = {
+        f"{min(route.methods)} {route.path}": table_classes_in(route.response_model)
+        for route in routes
+    }
+    assert {route for route, tables in returns.items() if tables} >= {
+        "POST /heroes/",
+        "GET /heroes/",
+        "GET /heroes/{hero_id}",
+        "PATCH /heroes/{hero_id}",
+        "POST /teams/",
+        "GET /teams/",
+        "GET /teams/{team_id}",
+    }
+    assert {route: tables for route, tables in answers.items() if tables} == {}
 
 
 def test_m1_the_lessons_public_models_keep_it_inside(client, create_hero, create_team):
@@ -50,6 +117,16 @@ def test_m1_the_lessons_public_models_keep_it_inside(client, create_hero, create
 
 
 # ---------------------------------------------------------------- M2: nesting both ways
+
+
+TEAM_REPR = re.compile(r"Team\(([^()]*)\)")
+
+
+def cut_team_reprs(text: str) -> tuple[str, list[list[str]]]:
+    """The text with each `Team(...)` repr cut out, and the fields each one showed. The
+    order of those fields changes from one run of Python to the next."""
+    fields = [sorted(found.group(1).split(", ")) for found in TEAM_REPR.finditer(text)]
+    return TEAM_REPR.sub("Team(...)", text), fields
 
 
 @pytest.fixture
@@ -67,11 +144,19 @@ def looping_models(lesson):
     return HeroPublicWithTeamAndTeammates
 
 
+def with_team_and_teammates(lesson):
+    """The loader options the two-way model needs: the hero's team, and the team's heroes
+    (every relationship is lazy="raise", so the route must load both levels itself)."""
+    Hero, Team = lesson.models.Hero, lesson.models.Team
+    return [joinedload(Hero.team).selectinload(Team.heroes)]
+
+
 @pytest.fixture
 def looping_route(app, lesson, looping_models):
     @app.get("/looping-heroes/{hero_id}", response_model=looping_models)
     def read_hero_looping(hero_id: int, session: lesson.main.SessionDep):
-        return lesson.main.get_hero_or_404(session, hero_id)
+        Hero = lesson.models.Hero
+        return session.get(Hero, hero_id, options=with_team_and_teammates(lesson))
 
     return "/looping-heroes/{hero_id}"
 
@@ -79,15 +164,18 @@ def looping_route(app, lesson, looping_models):
 def test_m2_two_way_nesting_hits_the_cycle_and_fails_the_response(
     client, looping_route, create_hero, create_team
 ):
-    team = create_team(client, "Preventers")
+    team = create_team(client, "Preventers", "Sharp Tower")
     hero = create_hero(client, "Rusty-Man", team_id=team["id"])
     # Not an endless loop: Pydantic notices it is back at an object it is already validating.
     with pytest.raises(ResponseValidationError, match="cyclic reference detected") as info:
         client.get(looping_route.format(hero_id=hero["id"]))
-    (error,) = info.value.errors()
-    assert error["type"] == "recursion_loop"
-    assert error["msg"] == "Recursion error - cyclic reference detected"
-    assert error["loc"] == ("response", "team", "heroes", 0, "team")
+    message, teams = cut_team_reprs(str(info.value))
+    assert message.split("\n")[:2] == [
+        "1 validation error:",
+        "  {'type': 'recursion_loop', 'loc': ('response', 'team', 'heroes', 0, 'team'), "
+        "'msg': 'Recursion error - cyclic reference detected', 'input': Team(...)}",
+    ]
+    assert teams == [["headquarters='Sharp Tower'", "id=1", "name='Preventers'"]]
 
 
 def test_m2_the_client_sees_a_bare_500(lesson, looping_route, create_hero, create_team):
@@ -110,15 +198,21 @@ def test_m2_it_only_fails_once_the_hero_has_a_team(client, looping_route, create
 
 
 def test_m2_model_validate_reports_the_same_cycle(client, lesson, looping_models, create_hero):
-    team = client.post("/teams/", json={"name": "Preventers", "headquarters": "x"}).json()
-    create_hero(client, "Rusty-Man", team_id=team["id"])
+    team = client.post("/teams/", json={"name": "Preventers", "headquarters": "Sharp Tower"})
+    create_hero(client, "Rusty-Man", team_id=team.json()["id"])
     with Session(lesson.database.engine) as session:
-        hero = session.exec(select(lesson.models.Hero)).one()
-        with pytest.raises(
-            ValidationError,
-            match=r"team\.heroes\.0\.team\n  Recursion error - cyclic reference detected",
-        ):
+        statement = select(lesson.models.Hero).options(*with_team_and_teammates(lesson))
+        hero = session.exec(statement).one()
+        with pytest.raises(ValidationError) as info:
             looping_models.model_validate(hero)
+    message, _ = cut_team_reprs(str(info.value))  # Pydantic shortens this one in the middle
+    assert message == (
+        "1 validation error for HeroPublicWithTeamAndTeammates\n"
+        "team.heroes.0.team\n"
+        "  Recursion error - cyclic reference detected [type=recursion_loop, "
+        "input_value=Team(...), input_type=Team]\n"
+        "    For further information visit https://errors.pydantic.dev/2.14/v/recursion_loop"
+    )
 
 
 def test_m2_one_level_each_way_does_not_loop(client, create_hero, create_team):
@@ -140,7 +234,6 @@ def unchecked_route(app, lesson):
     def create_hero_unchecked(hero: Hero, session: lesson.main.SessionDep) -> Hero:
         session.add(hero)
         session.commit()
-        session.refresh(hero)
         return hero
 
     return "/unchecked-heroes/"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 # <<< exercise 2
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 import crud
@@ -70,11 +71,14 @@ def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
 
 def get_session() -> Iterator[Session]:
     # One session per request, closed (and its connection given back) when the request ends.
-    with Session(engine) as session:
+    # expire_on_commit=False: a write answers with what it wrote, without reading it back.
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 def get_hero_or_404(session: Session, hero_id: int) -> Hero:
@@ -87,6 +91,16 @@ def get_hero_or_404(session: Session, hero_id: int) -> Hero:
 def name_taken(session: Session, name: str) -> HTTPException:
     session.rollback()  # the failed flush left the transaction unusable
     return HTTPException(status_code=409, detail=f"A hero named {name!r} already exists")
+
+
+# What a request that lost a race with another request is told.
+CHANGED_MEANWHILE = "Another request changed the same row at the same time; try again"
+
+
+@app.exception_handler(StaleDataError)
+async def changed_meanwhile(request: Request, exc: StaleDataError) -> JSONResponse:
+    # Another request deleted the row after this one read it, and the UPDATE matched none.
+    return JSONResponse(status_code=409, content={"detail": CHANGED_MEANWHILE})
 
 
 # >>> exercise 2
@@ -144,7 +158,7 @@ def read_heroes(
     response_model=Hero,
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
-def read_hero(hero_id: int, session: SessionDep) -> Hero:
+def read_hero(hero_id: Id, session: SessionDep) -> Hero:
     return get_hero_or_404(session, hero_id)
 
 
@@ -154,10 +168,13 @@ def read_hero(hero_id: int, session: SessionDep) -> Hero:
     responses={
         400: {"model": Message, "description": "The body is not UTF-8 JSON"},
         404: {"model": Message, "description": "No hero has this id"},
-        409: {"model": Message, "description": "The name is taken"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the hero meanwhile",
+        },
     },
 )
-def update_hero(hero_id: int, hero: Hero, session: SessionDep) -> Hero:
+def update_hero(hero_id: Id, hero: Hero, session: SessionDep) -> Hero:
     db_hero = get_hero_or_404(session, hero_id)
     # >>> exercise 3
     # The body is partial: check the hero the change would leave, not the body alone.
@@ -174,6 +191,6 @@ def update_hero(hero_id: int, hero: Hero, session: SessionDep) -> Hero:
     "/heroes/{hero_id}",
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
-def delete_hero(hero_id: int, session: SessionDep) -> dict[str, bool]:
+def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
     crud.delete_hero(session, get_hero_or_404(session, hero_id))
     return {"ok": True}

@@ -1,0 +1,288 @@
+"""The heroes and teams API with SQLModel's multiple models: Create in, Public out.
+
+Run it: uvicorn main:app --reload (from this folder), then open http://127.0.0.1:8000/docs
+"""
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session
+
+import crud
+from database import create_db_and_tables, engine
+from models import (
+    INT_MAX,
+    NO_NUL,
+    Hero,
+    HeroCreate,
+    HeroPublic,
+    HeroPublicWithTeam,
+    HeroUpdate,
+    Team,
+    TeamCreate,
+    TeamPublic,
+    TeamPublicWithHeroes,
+    # >>> exercise 1
+    TeamUpdate,
+    # <<< exercise 1
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    create_db_and_tables()
+    yield
+    engine.dispose()
+
+
+app = FastAPI(title="Heroes, lesson 05: SQLModel's multiple models", lifespan=lifespan)
+
+
+def json_safe(value: Any) -> Any:
+    """What a 422 echoes back, made sendable as JSON. Python's json module reads NaN,
+    Infinity and 1e400 (as float('inf')), and strings holding a lone UTF-16 surrogate
+    such as "\\ud800"; JSON cannot carry the first back, UTF-8 cannot encode the second."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own 422, with the echoed input made JSON-safe (lesson 02 explains why).
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+class Message(BaseModel):
+    detail: str
+
+
+def invalid(loc: tuple[str | int, ...], msg: str) -> HTTPException:
+    """A 422 raised by the app, shaped like FastAPI's own (HTTPValidationError)."""
+    return HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg}]
+    )
+
+
+def get_session() -> Iterator[Session]:
+    # One session per request, closed (and its connection given back) when the request ends.
+    # expire_on_commit=False: a write answers with what it wrote, without reading it back.
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+# An id below 1 or beyond PostgreSQL's INTEGER is a 422 here, not a database error.
+Id = Annotated[int, Path(ge=1, le=INT_MAX)]
+
+
+def get_hero_or_404(session: Session, hero_id: int, with_team: bool = False) -> Hero:
+    hero = crud.get_hero(session, hero_id, with_team=with_team)
+    if hero is None:
+        raise HTTPException(status_code=404, detail="Hero not found")
+    return hero
+
+
+def get_team_or_404(session: Session, team_id: int, with_heroes: bool = False) -> Team:
+    team = crud.get_team(session, team_id, with_heroes=with_heroes)
+    if team is None:
+        raise HTTPException(status_code=404, detail="Team not found")
+    return team
+
+
+def check_team_exists(session: Session, team_id: int | None) -> None:
+    # Checked here so the client gets a clear 422; the foreign key is the last line of defence.
+    if team_id is not None and crud.get_team(session, team_id) is None:
+        raise invalid(("body", "team_id"), f"No team with id {team_id}")
+
+
+def name_taken(session: Session, name: str, kind: str = "hero") -> HTTPException:
+    session.rollback()  # the failed flush left the transaction unusable
+    return HTTPException(status_code=409, detail=f"A {kind} named {name!r} already exists")
+
+
+# What a request that lost a race with another request is told.
+CHANGED_MEANWHILE = "Another request changed the same row at the same time; try again"
+
+
+@app.exception_handler(StaleDataError)
+async def changed_meanwhile(request: Request, exc: StaleDataError) -> JSONResponse:
+    # Another request deleted the row after this one read it, and the UPDATE matched none.
+    return JSONResponse(status_code=409, content={"detail": CHANGED_MEANWHILE})
+
+
+@app.post(
+    "/heroes/",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
+def create_hero(hero: HeroCreate, session: SessionDep) -> Hero:
+    check_team_exists(session, hero.team_id)
+    try:
+        return crud.create_hero(session, hero)
+    except IntegrityError:
+        raise name_taken(session, hero.name) from None
+
+
+@app.get("/heroes/", response_model=list[HeroPublic])
+def read_heroes(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+    min_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=INT_MAX)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL)] = None,
+) -> list[Hero]:
+    heroes = crud.get_heroes(
+        session,
+        offset=offset,
+        limit=limit,
+        min_age=min_age,
+        max_age=max_age,
+        q=q,
+    )
+    return list(heroes)
+
+
+@app.get(
+    "/heroes/{hero_id}",
+    response_model=HeroPublicWithTeam,
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
+def read_hero(hero_id: Id, session: SessionDep) -> Hero:
+    return get_hero_or_404(session, hero_id, with_team=True)
+
+
+@app.patch(
+    "/heroes/{hero_id}",
+    response_model=HeroPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No hero has this id"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the hero meanwhile",
+        },
+    },
+)
+def update_hero(hero_id: Id, hero: HeroUpdate, session: SessionDep) -> Hero:
+    db_hero = get_hero_or_404(session, hero_id)
+    check_team_exists(session, hero.team_id)
+    try:
+        return crud.update_hero(session, db_hero, hero)
+    except IntegrityError:
+        raise name_taken(session, hero.name or "") from None
+
+
+@app.delete(
+    "/heroes/{hero_id}",
+    responses={404: {"model": Message, "description": "No hero has this id"}},
+)
+def delete_hero(hero_id: Id, session: SessionDep) -> dict[str, bool]:
+    crud.delete_hero(session, get_hero_or_404(session, hero_id))
+    return {"ok": True}
+
+
+@app.post(
+    "/teams/",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        409: {"model": Message, "description": "The name is taken"},
+    },
+)
+def create_team(team: TeamCreate, session: SessionDep) -> Team:
+    try:
+        return crud.create_team(session, team)
+    except IntegrityError:
+        raise name_taken(session, team.name, "team") from None
+
+
+@app.get("/teams/", response_model=list[TeamPublic])
+def read_teams(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[Team]:
+    return list(crud.get_teams(session, offset=offset, limit=limit))
+
+
+@app.get(
+    "/teams/{team_id}",
+    response_model=TeamPublicWithHeroes,
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
+def read_team(team_id: Id, session: SessionDep) -> Team:
+    return get_team_or_404(session, team_id, with_heroes=True)
+
+
+# >>> exercise 1
+@app.patch(
+    "/teams/{team_id}",
+    response_model=TeamPublic,
+    responses={
+        400: {"model": Message, "description": "The body is not UTF-8 JSON"},
+        404: {"model": Message, "description": "No team has this id"},
+        409: {
+            "model": Message,
+            "description": "The name is taken, or another request deleted the team meanwhile",
+        },
+    },
+)
+def update_team(team_id: Id, team: TeamUpdate, session: SessionDep) -> Team:
+    db_team = get_team_or_404(session, team_id)
+    try:
+        return crud.update_team(session, db_team, team)
+    except IntegrityError:
+        raise name_taken(session, team.name or "", "team") from None
+
+
+# <<< exercise 1
+
+
+@app.delete(
+    "/teams/{team_id}",
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
+def delete_team(team_id: Id, session: SessionDep) -> dict[str, bool]:
+    crud.delete_team(session, get_team_or_404(session, team_id))
+    return {"ok": True}
+
+
+# >>> exercise 2
+@app.get(
+    "/teams/{team_id}/heroes",
+    response_model=list[HeroPublic],
+    responses={404: {"model": Message, "description": "No team has this id"}},
+)
+def read_team_heroes(
+    team_id: Id,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=100)] = 100,
+) -> list[Hero]:
+    # The team with its heroes, already in id order: the page is a slice of that list.
+    team = get_team_or_404(session, team_id, with_heroes=True)
+    return team.heroes[offset : offset + limit]
+
+
+# <<< exercise 2
