@@ -235,6 +235,22 @@ def test_rule_generated_sections_redraws_an_er_diagram_the_models_left_behind(co
     assert "generated-sections" not in found(copy)
 
 
+def test_rule_generated_sections_embeds_what_bench_measured_for_the_lesson(copy):
+    snippet = copy / "docs" / "bench" / "02_some_claim.md"
+    snippet.parent.mkdir(parents=True)
+    snippet.write_text("Awaiting was **3.0x** as fast.\n")
+    assert sorted(the_only(copy, "generated-sections")) == [
+        f"{tree}/{SECOND}/README.md:1: generated section 'measured' is out of date "
+        "[generated-sections]"
+        for tree in ("lessons", "solutions")
+    ]
+    generate.sync(copy, load_lessons(copy / "workbook.toml"))
+    text = (copy / "lessons" / SECOND / "README.md").read_text()
+    walkthrough, mistakes = text.index("## Walkthrough"), text.index("## Common mistakes")
+    assert walkthrough < text.index("Awaiting was **3.0x** as fast.") < mistakes
+    assert "generated-sections" not in found(copy)
+
+
 def test_rule_cited_tests(copy):
     edit_readme(copy, LESSON, "## Exercises", "See test_m9_imaginary.\n\n## Exercises")
     assert the_only(copy, "cited-tests") == [

@@ -152,8 +152,21 @@ def root_readme(text: str, root: Path, lessons: list[Lesson]) -> str:
     return text
 
 
+def measured(root: Path, lesson: Lesson) -> str | None:
+    """The lesson's measured claims: what `nox -s bench` wrote for it in docs/bench/."""
+    snippets = sorted((root / "docs" / "bench").glob(f"{lesson.number}_*.md"))
+    if not snippets:
+        return None
+    body = "\n\n".join(path.read_text(encoding="utf-8").strip() for path in snippets)
+    return f"### Measured\n\n{body}\n"
+
+
 def lesson_readme(
-    text: str, lesson: Lesson, headings: bool = False, diagram: str | None = None
+    text: str,
+    lesson: Lesson,
+    headings: bool = False,
+    diagram: str | None = None,
+    bench: str | None = None,
 ) -> str:
     block = before_you_start(lesson)
     if block is not None:
@@ -161,6 +174,9 @@ def lesson_readme(
     if diagram is not None:
         # At the end of "What changed": the tables as they are after this lesson.
         text = replace_part(text, "er-diagram", f"### The tables\n\n{diagram}", "## Walkthrough")
+    if bench is not None:
+        # At the end of the walkthrough: the speed claims it made, measured.
+        text = replace_part(text, "measured", bench, before="## Common mistakes")
     return exercise_headings(text, lesson) if headings else text
 
 
@@ -180,7 +196,8 @@ def expected_files(
             if path.exists():
                 text = path.read_text(encoding="utf-8")
                 diagram = diagrams.get(lesson.slug)
-                files[path] = lesson_readme(text, lesson, headings, diagram)
+                bench = measured(root, lesson)
+                files[path] = lesson_readme(text, lesson, headings, diagram, bench)
     return files
 
 
