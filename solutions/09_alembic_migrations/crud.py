@@ -1,7 +1,11 @@
-"""Reads and writes: input models become table objects with `model_validate`."""
+"""Reads and writes: input models become table objects with `model_validate`.
+
+A read whose response shows related rows loads them in its own query (lesson 03).
+"""
 
 from collections.abc import Sequence
 
+from sqlalchemy.orm import joinedload, selectinload
 from sqlmodel import Session, col, select
 
 from models import (
@@ -14,8 +18,10 @@ from models import (
 )
 
 
-def get_hero(session: Session, hero_id: int) -> Hero | None:
-    return session.get(Hero, hero_id)
+def get_hero(session: Session, hero_id: int, with_team: bool = False) -> Hero | None:
+    # with_team: a LEFT OUTER JOIN brings the team along in the same SELECT (many-to-one).
+    options = [joinedload(Hero.team)] if with_team else []  # type: ignore[arg-type]
+    return session.get(Hero, hero_id, options=options)
 
 
 def get_heroes(
@@ -56,8 +62,10 @@ def delete_hero(session: Session, hero: Hero) -> None:
     session.commit()
 
 
-def get_team(session: Session, team_id: int) -> Team | None:
-    return session.get(Team, team_id)
+def get_team(session: Session, team_id: int, with_heroes: bool = False) -> Team | None:
+    # with_heroes: one more SELECT for all of the team's heroes, now, not while answering.
+    options = [selectinload(Team.heroes)] if with_heroes else []  # type: ignore[arg-type]
+    return session.get(Team, team_id, options=options)
 
 
 def get_teams(session: Session, offset: int = 0, limit: int = 100) -> Sequence[Team]:
@@ -79,7 +87,7 @@ def update_team(session: Session, db_team: Team, team: TeamUpdate) -> Team:
 
 
 def delete_team(session: Session, team: Team) -> None:
-    # Without a cascade, SQLAlchemy sets the team's heroes' team_id to NULL first.
+    # The database sets team_id to NULL on the team's heroes (ON DELETE SET NULL).
     session.delete(team)
     session.commit()
 

@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from http_checks import json_with
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InvalidRequestError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import NullPool, QueuePool, StaticPool
+from sqlmodel import Session
 
 BUSY = {"detail": "The database is busy: no connection came free in time. Retry soon."}
 # Nothing listens on port 1: connecting is refused at once (connect_timeout in case it isn't).
@@ -643,6 +644,100 @@ def test_show_max_connections_reads_the_servers_limit(client, lesson):
         in_use = conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity").scalar_one()
     assert limit > reserved >= 0
     assert 1 <= in_use <= limit
+
+
+# ---------------------------------------------------------------- lesson 05's loading, kept
+
+
+def test_touching_an_unloaded_relationship_raises_because_of_lazy_raise(
+    client, lesson, create_hero, create_team
+):
+    team = create_team(client, "Preventers")
+    create_hero(client, "Rusty-Man", team_id=team["id"])
+    with Session(lesson.database.engine) as session:
+        for model, attribute in [("Team", "heroes"), ("Hero", "team")]:
+            instance = session.get(getattr(lesson.models, model), 1)
+            with pytest.raises(
+                InvalidRequestError,
+                match=rf"^'{model}\.{attribute}' is not available due to lazy='raise'$",
+            ):
+                getattr(instance, attribute)
+
+
+def test_read_hero_joins_its_team_in_1_statement(
+    client, lesson, create_hero, create_team, count_statements
+):
+    team = create_team(client, "Preventers")
+    hero = create_hero(client, "Rusty-Man", team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        response = client.get(f"/heroes/{hero['id']}")
+    assert response.json()["team"]["name"] == "Preventers"
+    (statement,) = log.statements
+    assert "FROM hero LEFT OUTER JOIN team AS team_1 ON team_1.id = hero.team_id" in statement
+
+
+def test_read_team_loads_its_heroes_with_selectinload_in_2_statements(
+    client, lesson, create_hero, create_team, count_statements
+):
+    team = create_team(client, "Preventers")
+    for name in ("Rusty-Man", "Tarantula"):
+        create_hero(client, name, team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        response = client.get(f"/teams/{team['id']}")
+    assert [h["name"] for h in response.json()["heroes"]] == ["Rusty-Man", "Tarantula"]
+    assert log.count == 2, f"one SELECT for the team, one for its heroes:\n{log}"
+    assert "FROM hero WHERE hero.team_id IN (" in log.statements[1], log.statements[1]
+
+
+def test_deleting_a_team_sends_one_delete_and_leaves_its_heroes_to_the_database(
+    client, lesson, create_hero, create_team, count_statements
+):
+    team = create_team(client, "Preventers")
+    for name in ("Rusty-Man", "Tarantula", "Black Lion"):
+        create_hero(client, name, team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        assert client.delete(f"/teams/{team['id']}").json() == {"ok": True}
+    # passive_deletes=True: no SELECT of the heroes, no UPDATE hero; ON DELETE SET NULL does it.
+    assert [s.split()[0] for s in log.statements] == ["SELECT", "DELETE"], str(log)
+    assert "DELETE FROM team" in log.statements[1]
+
+
+def test_deleting_a_team_keeps_its_heroes_with_team_id_null_in_the_database(
+    client, db, create_hero, create_team
+):
+    first, second = create_team(client, "Preventers"), create_team(client, "Z-Force")
+    for name, team in [("Rusty-Man", first), ("Black Lion", second)]:
+        create_hero(client, name, team_id=team["id"])
+    assert client.delete(f"/teams/{first['id']}").json() == {"ok": True}
+    with db.engine().connect() as conn:
+        heroes = conn.execute(text("SELECT name, team_id FROM hero ORDER BY id")).all()
+    assert [tuple(row) for row in heroes] == [("Rusty-Man", None), ("Black Lion", second["id"])]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(
+    "pool",
+    ["QueuePool", pytest.param("NullPool", marks=pytest.mark.lesson_env(POOL_CLASS="NullPool"))],
+)
+def test_every_sqlite_connection_has_foreign_keys_on_whatever_the_pool(
+    client, lesson, pool_log, pool
+):
+    engine = lesson.database.engine
+    assert type(engine.pool).__name__ == pool
+    assert event.contains(engine, "connect", lesson.database.enable_sqlite_foreign_keys)
+    engine.dispose()  # the next connections are new ones: both "connect" listeners run
+    opened = len(pool_log("pool connect"))
+    with engine.connect() as first, engine.connect() as second:
+        pragmas = [c.exec_driver_sql("PRAGMA foreign_keys").scalar() for c in (first, second)]
+    assert pragmas == [1, 1]
+    assert len(pool_log("pool connect")) == opened + 2  # and the pool's log still sees them
+
+
+@pytest.mark.postgres_only
+def test_the_sqlite_listener_is_not_installed_on_other_databases(lesson):
+    engine = lesson.database.engine
+    assert engine.dialect.name == "postgresql"
+    assert not event.contains(engine, "connect", lesson.database.enable_sqlite_foreign_keys)
 
 
 # ---------------------------------------------------------------- a row deleted meanwhile

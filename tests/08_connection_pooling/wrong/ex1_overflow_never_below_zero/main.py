@@ -126,22 +126,22 @@ SessionDep = Annotated[Session, Depends(get_session)]
 Id = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
-def get_hero_or_404(session: Session, hero_id: int) -> Hero:
-    hero = crud.get_hero(session, hero_id)
+def get_hero_or_404(session: Session, hero_id: int, with_team: bool = False) -> Hero:
+    hero = crud.get_hero(session, hero_id, with_team=with_team)
     if hero is None:
         raise HTTPException(status_code=404, detail="Hero not found")
     return hero
 
 
-def get_team_or_404(session: Session, team_id: int) -> Team:
-    team = crud.get_team(session, team_id)
+def get_team_or_404(session: Session, team_id: int, with_heroes: bool = False) -> Team:
+    team = crud.get_team(session, team_id, with_heroes=with_heroes)
     if team is None:
         raise HTTPException(status_code=404, detail="Team not found")
     return team
 
 
 def check_team_exists(session: Session, team_id: int | None) -> None:
-    # SQLite does not enforce foreign keys by default: check, so both databases agree.
+    # Checked here so the client gets a clear 422; the foreign key is the last line of defence.
     if team_id is not None and crud.get_team(session, team_id) is None:
         raise invalid(("body", "team_id"), f"No team with id {team_id}")
 
@@ -203,7 +203,7 @@ def read_heroes(
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
 def read_hero(hero_id: Id, session: SessionDep) -> Hero:
-    return get_hero_or_404(session, hero_id)
+    return get_hero_or_404(session, hero_id, with_team=True)
 
 
 @app.patch(
@@ -266,7 +266,7 @@ def read_teams(
     responses={404: {"model": Message, "description": "No team has this id"}},
 )
 def read_team(team_id: Id, session: SessionDep) -> Team:
-    return get_team_or_404(session, team_id)
+    return get_team_or_404(session, team_id, with_heroes=True)
 
 
 @app.patch(
