@@ -3,7 +3,10 @@
 import os
 from pathlib import Path
 
+from sqlalchemy import event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +20,21 @@ engine = create_async_engine(SQLALCHEMY_DATABASE_URL)
 # session wrote and read. Async needs it for a reason of its own: reloading an expired
 # attribute would need a query, and a query outside `await` fails (M2).
 SessionLocal = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def enable_sqlite_foreign_keys(
+    dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry
+) -> None:
+    # SQLite enforces FOREIGN KEY constraints only on connections that ask for it.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+if engine.dialect.name == "sqlite":
+    # "connect" runs once for each new DBAPI connection the pool opens. Events are sync
+    # code: an async engine takes them on the sync Engine it drives, engine.sync_engine.
+    event.listen(engine.sync_engine, "connect", enable_sqlite_foreign_keys)
 
 
 async def create_db_and_tables() -> None:

@@ -132,7 +132,9 @@ async def update_team(db: Database, db_team: TeamPublic, team: TeamUpdate) -> Te
 
 
 async def delete_team(db: Database, team: TeamPublic) -> bool:
-    # Two statements, one transaction: if the DELETE fails, the UPDATE is undone with it.
+    # The UPDATE does ON DELETE SET NULL's work by hand: SQLite enforces no foreign key on
+    # the connections databases opens. Two statements, one transaction: if the DELETE
+    # fails, the UPDATE is undone with it.
     async with db.transaction():
         query = "UPDATE hero SET team_id = NULL WHERE team_id = :team_id"
         await db.execute(query, {"team_id": team.id})

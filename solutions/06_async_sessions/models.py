@@ -2,6 +2,10 @@
 
 Only the classes with `table=True` are tables. The others are plain data models: they
 validate what comes in (Create, Update) and choose what goes out (Public).
+
+`Hero.team` is `lazy="raise"`, as in lesson 05: a query that needs the team says so.
+`Team.heroes` keeps SQLAlchemy's lazy loader on purpose: `awaitable_attrs` needs a loader
+to await (exercise 1), and under asyncio an unawaited read of it fails anyway (M1).
 """
 
 from pydantic import field_validator
@@ -34,8 +38,12 @@ class TeamBase(SQLModel):
 class Team(AsyncAttrs, TeamBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # order_by: a team's heroes come back in insertion order, like every list here.
+    # passive_deletes: deleting a team leaves its heroes to the database (ON DELETE SET NULL).
+    # lazy="select", not lesson 05's "raise": `await team.awaitable_attrs.heroes` needs it.
     heroes: list["Hero"] = Relationship(
-        back_populates="team", sa_relationship_kwargs={"order_by": "Hero.id"}
+        back_populates="team",
+        passive_deletes=True,
+        sa_relationship_kwargs={"order_by": "Hero.id", "lazy": "select"},
     )
 
 
@@ -73,13 +81,17 @@ class HeroBase(SQLModel):
         index=True,
     )
     age: int | None = Field(default=None, ge=0, le=INT_MAX, index=True)
-    team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
+    team_id: int | None = Field(
+        default=None, ge=1, le=INT_MAX, foreign_key="team.id", ondelete="SET NULL"
+    )
 
 
 class Hero(AsyncAttrs, HeroBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     secret_name: str = Field(max_length=NAME_LENGTH)
-    team: Team | None = Relationship(back_populates="heroes")
+    team: Team | None = Relationship(
+        back_populates="heroes", sa_relationship_kwargs={"lazy": "raise"}
+    )
 
 
 class HeroCreate(HeroBase):

@@ -87,7 +87,9 @@ hero_table = Table(
     Column("name", String(NAME_LENGTH), nullable=False, unique=True, index=True),
     Column("secret_name", String(NAME_LENGTH), nullable=False),
     Column("age", Integer, index=True),
-    Column("team_id", Integer, ForeignKey("team.id")),
+    # ON DELETE SET NULL, as in lessons 05 and 06; crud.delete_team still detaches the
+    # heroes itself, because databases' SQLite connections leave foreign keys off.
+    Column("team_id", Integer, ForeignKey("team.id", ondelete="SET NULL")),
 )
 
 

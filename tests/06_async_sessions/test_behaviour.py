@@ -1,6 +1,7 @@
 """Lesson 06: what the README says the async app does, one claim per test."""
 
 import asyncio
+import re
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from http_checks import json_with
 from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import lazyload, raiseload
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -269,7 +271,7 @@ async def test_read_team_loads_its_heroes_with_selectinload_in_2_statements(
     assert "FROM hero" in log.statements[1] and " IN " in log.statements[1]
 
 
-async def test_read_hero_loads_its_team_with_selectinload_in_2_statements(
+async def test_read_hero_joins_its_team_in_1_statement(
     async_client, lesson, create_hero, create_team, count_statements
 ):
     team = await create_team(async_client, "Preventers", "Sharp Tower")
@@ -283,9 +285,24 @@ async def test_read_hero_loads_its_team_with_selectinload_in_2_statements(
         "team_id": team["id"],
         "team": {"id": team["id"], "name": "Preventers", "headquarters": "Sharp Tower"},
     }
-    assert log.count == 2, f"one SELECT for the hero, one for its team:\n{log}"
+    # Lesson 05's joinedload: the hero and its team in one SELECT, inside the await.
+    (statement,) = log.statements
+    assert "FROM hero LEFT OUTER JOIN team AS team_1 ON team_1.id = hero.team_id" in statement
     loner = await create_hero(async_client, "Deadpond")
     assert (await async_client.get(f"/heroes/{loner['id']}")).json()["team"] is None
+
+
+async def test_patch_and_delete_of_a_hero_load_no_team(
+    async_client, lesson, create_hero, create_team, count_statements
+):
+    team = await create_team(async_client, "Preventers")
+    hero = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        await async_client.patch(f"/heroes/{hero['id']}", json={"age": 48})
+        await async_client.delete(f"/heroes/{hero['id']}")
+    # Each: the SELECT that finds the hero (for the 404), then the write; no JOIN, no team.
+    assert [s.split()[0] for s in log.statements] == ["SELECT", "UPDATE", "SELECT", "DELETE"]
+    assert [s for s in log.statements if "team" in s.replace("team_id", "")] == [], str(log)
 
 
 async def test_the_nesting_goes_one_level_each_way_and_stops(
@@ -297,18 +314,61 @@ async def test_the_nesting_goes_one_level_each_way_and_stops(
     assert "team" not in (await async_client.get(f"/teams/{team['id']}")).json()["heroes"][0]
 
 
-async def test_awaitable_attrs_loads_a_relationship_inside_an_await(
+async def test_awaitable_attrs_loads_team_heroes_inside_an_await(
+    async_client, lesson, create_hero, create_team, count_statements
+):
+    team = await create_team(async_client, "Preventers")
+    for name in ("Rusty-Man", "Tarantula"):
+        await create_hero(async_client, name, team_id=team["id"])
+    async with lesson.database.SessionLocal() as session:
+        db_team = await session.get(lesson.models.Team, team["id"])
+        with count_statements(lesson.database.engine) as log:
+            heroes = await db_team.awaitable_attrs.heroes
+            again = await db_team.awaitable_attrs.heroes
+        assert ([h.name for h in heroes], again is heroes) == (["Rusty-Man", "Tarantula"], True)
+        (statement,) = log.statements  # loaded once, then read from memory
+        # One SELECT of this team's heroes: the bind is ? on aiosqlite, $1::INTEGER on asyncpg.
+        assert re.search(r"FROM hero WHERE (\?|\$1::INTEGER) = hero\.team_id ", statement)
+        assert statement.endswith(" ORDER BY hero.id"), statement
+
+
+async def test_awaitable_attrs_cannot_load_hero_team_because_it_is_lazy_raise(
     async_client, lesson, create_hero, create_team, count_statements
 ):
     team = await create_team(async_client, "Preventers")
     hero = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
     async with lesson.database.SessionLocal() as session:
         db_hero = await session.get(lesson.models.Hero, hero["id"])
-        with count_statements(lesson.database.engine) as log:
-            db_team = await db_hero.awaitable_attrs.team
-            again = await db_hero.awaitable_attrs.team
-        assert (db_team.name, again is db_team) == ("Preventers", True)
-        assert log.count == 1, f"loaded once, then read from memory:\n{log}"
+        with (
+            count_statements(lesson.database.engine) as log,
+            pytest.raises(
+                InvalidRequestError, match=r"^'Hero\.team' is not available due to lazy='raise'$"
+            ),
+        ):
+            await db_hero.awaitable_attrs.team
+        assert log.count == 0, "lazy='raise' refuses before any SQL"
+
+
+async def test_hero_team_is_lazy_raise_so_a_forgotten_load_fails_even_for_a_hero_without_a_team(
+    async_client, lesson, create_hero, create_team
+):
+    team = await create_team(async_client, "Preventers")
+    rusty = await create_hero(async_client, "Rusty-Man", team_id=team["id"])
+    loner = await create_hero(async_client, "Deadpond")  # team_id NULL
+    Hero = lesson.models.Hero
+    async with lesson.database.SessionLocal() as session:
+        for hero_id in (rusty["id"], loner["id"]):
+            hero = await session.get(Hero, hero_id)
+            with pytest.raises(
+                InvalidRequestError, match=r"^'Hero\.team' is not available due to lazy='raise'$"
+            ):
+                hero.team  # noqa: B018 - the forgotten load, caught on any hero
+    # The default lazy loader, or raise_on_sql, put back for one query, lets the loner
+    # through: a NULL team_id needs no SQL, so nothing fails until a hero with a team comes.
+    for option in (lazyload(Hero.team), raiseload(Hero.team, sql_only=True)):
+        async with lesson.database.SessionLocal() as session:
+            hero = await session.get(Hero, loner["id"], options=[option])
+            assert hero.team is None
 
 
 # ---------------------------------------------------------------- the /heroes/ contract of 05
@@ -655,13 +715,131 @@ async def test_patch_moves_a_hero_between_teams(async_client, create_hero, creat
     assert moved["team"]["id"] == second["id"]
 
 
-async def test_deleting_a_team_keeps_its_heroes_with_no_team(
-    async_client, lesson, create_hero, create_team, stored
+# ---------------------------------------------------------------- deleting a team, as in 05
+
+
+def test_the_model_says_on_delete_set_null_for_a_heros_team(lesson):
+    (foreign_key,) = lesson.models.Hero.__table__.c.team_id.foreign_keys
+    assert (foreign_key.column.table.name, foreign_key.ondelete) == ("team", "SET NULL")
+
+
+async def test_the_table_is_created_with_on_delete_set_null(async_client, db):
+    (foreign_key,) = inspect(db.engine()).get_foreign_keys("hero")
+    assert (foreign_key["referred_table"], foreign_key["options"]) == (
+        "team",
+        {"ondelete": "SET NULL"},
+    )
+
+
+async def test_deleting_a_team_keeps_its_heroes_with_team_id_null_in_the_database(
+    async_client, db, create_hero, create_team
+):
+    first, second = (
+        await create_team(async_client, "Preventers"),
+        await create_team(async_client, "Z-Force"),
+    )
+    for name, team in [("Rusty-Man", first), ("Tarantula", first), ("Black Lion", second)]:
+        await create_hero(async_client, name, team_id=team["id"])
+    await create_hero(async_client, "Deadpond")
+    assert (await async_client.delete(f"/teams/{first['id']}")).json() == {"ok": True}
+    with db.engine().connect() as conn:
+        teams = conn.execute(text("SELECT name FROM team")).scalars().all()
+        heroes = conn.execute(text("SELECT name, team_id FROM hero ORDER BY id")).all()
+    assert teams == ["Z-Force"]
+    assert [tuple(row) for row in heroes] == [
+        ("Rusty-Man", None),
+        ("Tarantula", None),
+        ("Black Lion", second["id"]),
+        ("Deadpond", None),
+    ]
+
+
+async def test_deleting_a_team_sends_one_delete_and_leaves_its_heroes_to_the_database(
+    async_client, lesson, create_hero, create_team, count_statements
 ):
     team = await create_team(async_client, "Preventers")
-    await create_hero(async_client, "Rusty-Man", team_id=team["id"])
-    assert (await async_client.delete(f"/teams/{team['id']}")).json() == {"ok": True}
-    assert stored(select(lesson.models.Hero.team_id)) == [None]
+    for name in ("Rusty-Man", "Tarantula", "Black Lion"):
+        await create_hero(async_client, name, team_id=team["id"])
+    with count_statements(lesson.database.engine) as log:
+        await async_client.delete(f"/teams/{team['id']}")
+    # passive_deletes=True: no SELECT of the heroes, no UPDATE hero; ON DELETE SET NULL does it.
+    assert [s.split()[0] for s in log.statements] == ["SELECT", "DELETE"], str(log)
+    assert "FROM team" in log.statements[0] and "DELETE FROM team" in log.statements[1]
+
+
+async def test_without_passive_deletes_the_orm_loads_and_updates_every_hero_itself(
+    reimport, monkeypatch, create_hero, create_team, count_statements
+):
+    import sqlmodel
+
+    # The lesson imported afresh, its Relationship() calls made without passive_deletes.
+    relationship = sqlmodel.Relationship
+    monkeypatch.setattr(
+        sqlmodel, "Relationship", lambda **kw: relationship(**{**kw, "passive_deletes": False})
+    )
+    main = reimport("main")
+    async with main.app.router.lifespan_context(main.app):
+        transport = httpx.ASGITransport(app=main.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            team = await create_team(client, "Preventers")
+            for name in ("Rusty-Man", "Tarantula", "Black Lion"):
+                await create_hero(client, name, team_id=team["id"])
+            with count_statements(main.engine) as log:
+                assert (await client.delete(f"/teams/{team['id']}")).json() == {"ok": True}
+    # The unit of work loads the heroes (inside the awaited flush) and detaches each itself.
+    assert [s.split()[0] for s in log.statements] == ["SELECT", "SELECT", "UPDATE", "DELETE"]
+    assert " FROM hero WHERE " in log.statements[1] and "hero.team_id" in log.statements[1]
+    assert log.statements[2].startswith("UPDATE hero SET team_id=")
+
+
+async def test_the_database_refuses_a_team_id_that_names_no_team(async_client, lesson, db):
+    # The routes check team_id first (422); the foreign key is the last line of defence.
+    fragment = (
+        "FOREIGN KEY constraint failed"
+        if db.backend == "sqlite"
+        else 'violates foreign key constraint "hero_team_id_fkey"'
+    )
+    async with lesson.database.SessionLocal() as session:
+        session.add(lesson.models.Hero(name="Rusty-Man", secret_name="x", team_id=999))
+        with pytest.raises(IntegrityError, match=fragment):
+            await session.commit()
+
+
+@pytest.mark.sqlite_only
+async def test_every_sqlite_connection_of_the_lessons_engine_has_foreign_keys_on(lesson):
+    engine = lesson.database.engine
+    # The listener hangs on the sync Engine the async engine drives.
+    listener = lesson.database.enable_sqlite_foreign_keys
+    assert event.contains(engine.sync_engine, "connect", listener)
+    await engine.dispose()  # the next connections are new ones: the listener runs for each
+    async with engine.connect() as first, engine.connect() as second:
+        for connection in (first, second):
+            assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+    await engine.dispose()  # async connections are closed inside the loop that opened them
+
+
+@pytest.mark.sqlite_only
+def test_a_sqlite_connection_that_did_not_ask_ignores_foreign_keys(lesson, db):
+    # What the listener is for: lesson 03's M3, on a connection of the test's own.
+    from sqlmodel import SQLModel
+
+    with db.engine().begin() as conn:
+        SQLModel.metadata.create_all(conn)
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
+        conn.execute(text("INSERT INTO team (id, name, headquarters) VALUES (1, 'P', 'H')"))
+        conn.execute(text("INSERT INTO hero (name, secret_name, team_id) VALUES ('A', 'a', 1)"))
+        conn.execute(text("DELETE FROM team"))  # ON DELETE SET NULL ignored
+        conn.execute(text("INSERT INTO hero (name, secret_name, team_id) VALUES ('B', 'b', 9)"))
+        stored = conn.execute(text("SELECT name, team_id FROM hero ORDER BY id")).all()
+    assert [tuple(row) for row in stored] == [("A", 1), ("B", 9)]
+
+
+@pytest.mark.postgres_only
+def test_the_sqlite_listener_is_not_installed_on_other_databases(lesson):
+    engine = lesson.database.engine
+    assert engine.dialect.name == "postgresql"
+    listener = lesson.database.enable_sqlite_foreign_keys
+    assert not event.contains(engine.sync_engine, "connect", listener)
 
 
 # ---------------------------------------------------------------- a row deleted meanwhile

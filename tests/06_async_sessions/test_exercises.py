@@ -10,6 +10,10 @@ from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 pytestmark = pytest.mark.anyio
 
 M1 = "read a relationship outside an await (mistake M1)"
+RAISE = (
+    'Hero.team is lazy="raise": neither a plain read nor awaitable_attrs loads it. '
+    "Ask for it in the query that loads the hero (get_hero_or_404's with_team=True)."
+)
 
 
 def lazy_load_problem(error):
@@ -36,6 +40,8 @@ async def get(client, url, where, **params):
                 if lazy
                 else f"GET {url} raised {type(error).__name__}: {error}"
             )
+            if "lazy='raise'" in str(error):
+                problem += f"\n{RAISE}"
         if problem:
             gc.collect()  # now, while the warning is ignored, not in a later test
     if problem:

@@ -831,6 +831,63 @@ async def test_deleting_a_team_keeps_its_heroes_with_no_team(
     assert stored(select(lesson.models.team_table.c.id)) == []
 
 
+async def test_deleting_a_team_detaches_its_heroes_then_deletes_it_in_3_queries(
+    async_client, lesson, preventers, create_team, create_hero, count_queries, stored
+):
+    other = await create_team(async_client, "Z-Force")
+    await create_hero(async_client, "Black Lion", team_id=other["id"])
+    with count_queries() as log:
+        assert (await async_client.delete(f"/teams/{preventers['id']}")).json() == {"ok": True}
+    # The SELECT that finds the team (for the 404), then the transaction's two statements.
+    # (aiosqlite binds with ?, asyncpg with $1.)
+    sent = [re.sub(r"\$\d+", "?", s.split(" Args: ")[0]) for s in log.statements]
+    assert sent == [
+        "Query: SELECT id, name, headquarters, active FROM team WHERE id = ?",
+        "Query: UPDATE hero SET team_id = NULL WHERE team_id = ?",
+        "Query: DELETE FROM team WHERE id = ? RETURNING id",
+    ], str(log)
+    hero_table = lesson.models.hero_table
+    rows = stored(select(hero_table.c.name, hero_table.c.team_id).order_by(hero_table.c.id))
+    assert rows == [
+        ("Rusty-Man", None),
+        ("Tarantula", None),
+        ("Deadpond", None),
+        ("Black Lion", other["id"]),
+    ]
+
+
+async def test_the_table_says_on_delete_set_null(async_client, db):
+    (foreign_key,) = inspect(db.engine()).get_foreign_keys("hero")
+    assert (foreign_key["referred_table"], foreign_key["options"]) == (
+        "team",
+        {"ondelete": "SET NULL"},
+    )
+
+
+@pytest.mark.postgres_only
+async def test_on_postgresql_the_foreign_key_alone_sets_team_id_null(
+    async_client, lesson, preventers, stored
+):
+    database = lesson.database.database
+    await database.execute("DELETE FROM team WHERE id = :id", {"id": preventers["id"]})
+    assert stored(select(lesson.models.hero_table.c.team_id)) == [None, None, None]
+
+
+@pytest.mark.sqlite_only
+async def test_on_sqlite_databases_connections_leave_foreign_keys_off(
+    async_client, lesson, preventers, stored
+):
+    database = lesson.database.database
+    assert await database.fetch_val("PRAGMA foreign_keys") == 0
+    async with database.transaction():  # one connection for both statements
+        assert await database.fetch_val("PRAGMA foreign_keys") == 0
+        await database.execute("DELETE FROM team WHERE id = :id", {"id": preventers["id"]})
+    # ON DELETE SET NULL did not run: the heroes still name a team that is gone.
+    hero_table = lesson.models.hero_table
+    assert stored(select(hero_table.c.team_id)) == [preventers["id"], preventers["id"], None]
+    assert stored(select(lesson.models.team_table.c.id)) == []
+
+
 # ---------------------------------------------------------------- a row deleted meanwhile
 
 CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}

@@ -112,7 +112,7 @@ async def get_team_or_404(session: AsyncSession, team_id: int, with_heroes: bool
 
 
 async def check_team_exists(session: AsyncSession, team_id: int | None) -> None:
-    # SQLite does not enforce foreign keys by default: check, so both databases agree.
+    # Checked here so the client gets a clear 422; the foreign key is the last line of defence.
     if team_id is not None and await crud.get_team(session, team_id) is None:
         raise invalid(("body", "team_id"), f"No team with id {team_id}")
 
@@ -300,7 +300,7 @@ async def read_rosters(
     responses={404: {"model": Message, "description": "No hero has this id"}},
 )
 async def read_teammates(hero_id: Id, session: SessionDep) -> list[Hero]:
-    hero = await get_hero_or_404(session, hero_id)
+    hero = await get_hero_or_404(session, hero_id, with_team=True)
     if hero.team is None:
         return []
     return [teammate for teammate in hero.team.heroes if teammate.id != hero.id]

@@ -1,11 +1,12 @@
 """Reads and writes, awaited: input models become table objects with `model_validate`.
 
+A read whose response shows related rows loads them in its own query (lesson 03).
 Writes are flushed, not committed: the request's session commits once, at the end (main.py).
 """
 
 from collections.abc import Sequence
 
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,8 +21,8 @@ from models import (
 
 
 async def get_hero(session: AsyncSession, hero_id: int, with_team: bool = False) -> Hero | None:
-    # with_team: load hero.team in the same await, for a response that shows it (M1).
-    options = [selectinload(Hero.team)] if with_team else []  # type: ignore[arg-type]
+    # with_team: a LEFT OUTER JOIN brings the team along in the same SELECT (many-to-one).
+    options = [joinedload(Hero.team)] if with_team else []  # type: ignore[arg-type]
     return await session.get(Hero, hero_id, options=options)
 
 
@@ -65,7 +66,7 @@ async def delete_hero(session: AsyncSession, hero: Hero) -> None:
 
 
 async def get_team(session: AsyncSession, team_id: int, with_heroes: bool = False) -> Team | None:
-    # with_heroes: one more SELECT for team.heroes, now, for a response that shows them (M1).
+    # with_heroes: one more SELECT for all of the team's heroes, now, not while answering.
     options = [selectinload(Team.heroes)] if with_heroes else []  # type: ignore[arg-type]
     return await session.get(Team, team_id, options=options)
 
@@ -89,7 +90,7 @@ async def update_team(session: AsyncSession, db_team: Team, team: TeamUpdate) ->
 
 
 async def delete_team(session: AsyncSession, team: Team) -> None:
-    # Without a cascade, SQLAlchemy sets the team's heroes' team_id to NULL first.
+    # The database sets team_id to NULL on the team's heroes (ON DELETE SET NULL).
     await session.delete(team)
     await session.flush()
 
