@@ -107,6 +107,30 @@ def fuzz(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none", default=False)
+def docs(session: nox.Session) -> None:
+    """`nox -s docs`: the course site, built strictly, every page checked in Chromium.
+
+    Material for MkDocs builds it into reports/site/html/ (tools/course_site.py), then
+    tests/test_site.py loads each page in headless Chromium (`.ci/browser` installs it).
+    `nox -s docs -- serve [mkdocs serve options]` serves it with reload instead."""
+    sync(session)
+    if session.posargs[:1] == ["serve"]:
+        python(session, "tools/course_site.py", "serve", *session.posargs[1:])
+        return
+    python(session, "tools/course_site.py", "build", *session.posargs)
+    python(session, "-m", "pytest", "tests/test_site.py", "-q")
+
+
+@nox.session(venv_backend="none", default=False)
+def bench(session: nox.Session) -> None:
+    """`nox -s bench [-- NN ...] [--smoke]`: each speed claim measured as a ratio, written
+    to docs/bench/ (CSV, SVG plot, Markdown for the README); PostgreSQL claims need
+    WORKBOOK_DATABASE_URL. A missed floor is printed as a finding, not an error."""
+    sync(session)
+    python(session, "tools/bench.py", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
 def watch(session: nox.Session) -> None:
     """`nox -s watch -- 03`: re-run lesson 03's tests on every save in lessons/03_*."""
     if not session.posargs:

@@ -472,7 +472,7 @@ def cited_tests(ctx: Context) -> Iterator[Problem]:
 
 @rule(
     "exercise-headings",
-    "each README has one '### Exercise N: <title>' per exercise, with workbook.toml's title",
+    "each README has one `### Exercise N: <title>` per exercise, with workbook.toml's title",
     "run `nox -s sync`: it rewrites the headings from workbook.toml",
 )
 def exercise_headings(ctx: Context) -> Iterator[Problem]:
@@ -530,8 +530,8 @@ def hints_in_manifest(ctx: Context) -> Iterator[Problem]:
 
 @rule(
     "generated-sections",
-    "every generated part of a README (between <!-- BEGIN generated: NAME --> and "
-    "<!-- END generated: NAME -->) is what `nox -s sync` writes from workbook.toml",
+    "every generated part of a README (between `<!-- BEGIN generated: NAME -->` and "
+    "`<!-- END generated: NAME -->`) is what `nox -s sync` writes from workbook.toml",
     "run `nox -s sync` and commit the result; never edit between the markers by hand",
 )
 def generated_sections(ctx: Context) -> Iterator[Problem]:
