@@ -3,6 +3,9 @@
 Only the classes with `table=True` are tables. The others are plain data models: they
 validate what comes in (Create, Update) and choose what goes out (Public).
 
+Every relationship is `lazy="raise"`, as in lesson 03: a query that needs related rows
+says so, and a forgotten one is an error, not a hidden query.
+
 The tables are what migrations/env.py compares the database with: change a table class
 here, then `alembic revision --autogenerate` writes the migration that follows it.
 
@@ -57,8 +60,11 @@ class TeamBase(SQLModel):
 class Team(TeamBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # order_by: a team's heroes come back in insertion order, like every list here.
+    # passive_deletes: deleting a team leaves its heroes to the database (ON DELETE SET NULL).
     heroes: list["Hero"] = Relationship(
-        back_populates="team", sa_relationship_kwargs={"order_by": "Hero.id"}
+        back_populates="team",
+        passive_deletes=True,
+        sa_relationship_kwargs={"order_by": "Hero.id", "lazy": "raise"},
     )
 
 
@@ -96,7 +102,9 @@ class HeroBase(SQLModel):
         index=True,
     )
     age: int | None = Field(default=None, ge=0, le=INT_MAX, index=True)
-    team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
+    team_id: int | None = Field(
+        default=None, ge=1, le=INT_MAX, foreign_key="team.id", ondelete="SET NULL"
+    )
     # server_default: the database fills rows that do not say, the ones already there included.
     rank: str = Field(
         default=DEFAULT_RANK,
@@ -116,7 +124,9 @@ class Hero(HeroBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     secret_name: str = Field(max_length=NAME_LENGTH)
     version_id: int = Field(default=1, sa_column=VERSION_COLUMN)
-    team: Team | None = Relationship(back_populates="heroes")
+    team: Team | None = Relationship(
+        back_populates="heroes", sa_relationship_kwargs={"lazy": "raise"}
+    )
 
     # Optimistic locking: UPDATE ... SET version_id = n + 1 WHERE id = ? AND version_id = n.
     __mapper_args__ = {"version_id_col": VERSION_COLUMN}

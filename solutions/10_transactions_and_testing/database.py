@@ -2,7 +2,8 @@
 
 Every setting is read once, at import: DATABASE_URL, POOL_CLASS, POOL_SIZE, MAX_OVERFLOW,
 POOL_TIMEOUT, POOL_PRE_PING, POOL_RECYCLE (the README has the table). The pool's events
-are logged, so you can watch connections being opened, lent out and given back.
+are logged, so you can watch connections being opened, lent out and given back. On
+SQLite, every new connection also switches foreign keys on, as in lesson 05.
 
 The tables are no longer created here: Alembic's migrations create and change them
 (`alembic upgrade head`), and migrations/env.py reads the same DATABASE_URL from this module.
@@ -66,7 +67,21 @@ engine = create_engine(SQLALCHEMY_DATABASE_URL, **pool_options(make_url(SQLALCHE
 health_engine = create_engine(SQLALCHEMY_DATABASE_URL, poolclass=NullPool)
 
 
+def enable_sqlite_foreign_keys(
+    dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry
+) -> None:
+    # SQLite enforces FOREIGN KEY constraints only on connections that ask for it.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 if engine.dialect.name == "sqlite":
+    # "connect" runs once for each new DBAPI connection the pool opens, whatever the pool.
+    # (health_engine only runs SELECT 1: no foreign key to enforce there.) The pragma runs
+    # outside any transaction, where SQLite takes it (inside one it is silently ignored).
+    event.listen(engine, "connect", enable_sqlite_foreign_keys)
+
     # Python's sqlite3 driver starts transactions on its own, late, and misses SAVEPOINT:
     # a savepoint opened first would commit when released. Let SQLAlchemy emit BEGIN itself.
     # (The SQLAlchemy docs' other way, connect_args={"autocommit": False}, needs Python

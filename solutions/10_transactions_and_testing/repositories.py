@@ -8,6 +8,7 @@ unit of work (unit_of_work.py) commits or rolls back the whole request at once (
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.orm import joinedload, selectinload
 from sqlmodel import Session, col, select
 
 from models import Hero, HeroCreate, Team, TeamCreate
@@ -17,8 +18,10 @@ class HeroRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, hero_id: int) -> Hero | None:
-        return self.session.get(Hero, hero_id)
+    def get(self, hero_id: int, with_team: bool = False) -> Hero | None:
+        # with_team: a LEFT OUTER JOIN brings the team along in the same SELECT (many-to-one).
+        options = [joinedload(Hero.team)] if with_team else []  # type: ignore[arg-type]
+        return self.session.get(Hero, hero_id, options=options)
 
     def lock(self, hero_ids: Sequence[int]) -> Sequence[Hero]:
         # SELECT ... FOR UPDATE: on PostgreSQL the rows stay locked until this transaction
@@ -69,8 +72,10 @@ class TeamRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, team_id: int) -> Team | None:
-        return self.session.get(Team, team_id)
+    def get(self, team_id: int, with_heroes: bool = False) -> Team | None:
+        # with_heroes: one more SELECT for all of the team's heroes, now, not while answering.
+        options = [selectinload(Team.heroes)] if with_heroes else []  # type: ignore[arg-type]
+        return self.session.get(Team, team_id, options=options)
 
     def list(self, offset: int = 0, limit: int = 100) -> Sequence[Team]:
         statement = select(Team).order_by(col(Team.id)).offset(offset).limit(limit)
@@ -88,6 +93,6 @@ class TeamRepository:
         return db_team
 
     def delete(self, team: Team) -> None:
-        # Without a cascade, SQLAlchemy sets the team's heroes' team_id to NULL first.
+        # The database sets team_id to NULL on the team's heroes (ON DELETE SET NULL).
         self.session.delete(team)
         self.session.flush()

@@ -133,7 +133,9 @@ def test_engine(migrated: Any, db: Any) -> Engine:
     """The tests' own engine on the test's database, apart from the app's pooled one."""
     engine: Engine = db.engine(poolclass=NullPool)
     if engine.dialect.name == "sqlite":
-        # database.py's fix: SQLAlchemy emits BEGIN itself, so SAVEPOINTs nest on SQLite.
+        # database.py's listeners: foreign keys on, as the app's connections have them; and
+        # its fix: SQLAlchemy emits BEGIN itself, so SAVEPOINTs nest on SQLite.
+        event.listen(engine, "connect", migrated.database.enable_sqlite_foreign_keys)
         event.listen(engine, "connect", migrated.database.sqlite_no_implicit_begin)
         event.listen(engine, "begin", migrated.database.sqlite_begin)
     return engine

@@ -80,10 +80,25 @@ def test_merge_answers_what_its_transaction_wrote_and_reads_nothing_after_its_co
     assert [h["name"] for h in response.json()["heroes"]] == ["Deadpond", "Rusty-Man", "Tarantula"]
     assert after == [], (
         f"merge_team answered with rows read after its COMMIT ({len(after)} statement(s) sent "
-        "after it: the target team's heroes, loaded while the answer was built). Build the "
-        "answer inside the unit of work, TeamPublicWithHeroes.model_validate(...) as "
-        "create_heroes builds its result, and return it after the with block"
+        "after it: the target team's heroes). Load them and build the answer inside the unit "
+        "of work, TeamPublicWithHeroes.model_validate(...) as create_heroes builds its result, "
+        "and return it after the with block"
     )
+
+
+@pytest.mark.exercise(1)
+def test_merge_loads_the_target_teams_heroes_itself_before_answering(
+    lenient_client, rows, create_hero
+):
+    a, b = two_teams(lenient_client, create_hero)
+    before = team_of_each_hero(rows)
+    response = merge(lenient_client, a["id"], b["id"])
+    assert response.status_code == 200, (
+        f'merge answered {response.status_code}: Team.heroes is lazy="raise" (models.py), '
+        "so reading target.heroes that nobody loaded raises InvalidRequestError. Load the "
+        "target's heroes inside the unit of work, after the moves, before building the answer"
+    )
+    assert team_of_each_hero(rows) != before, "the merge answered 200 and moved no hero"
 
 
 @pytest.mark.exercise(1)

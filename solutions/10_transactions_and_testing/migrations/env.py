@@ -41,7 +41,9 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     """Run the migrations on a connection, each in the transaction Alembic opens."""
-    # One connection for one command: nothing to pool.
+    # One connection for one command: nothing to pool. An engine of its own, not the app's:
+    # on SQLite the app's connections switch foreign keys on, and a batch rebuild of team
+    # (DROP TABLE team) would then set every hero's team_id to NULL.
     connectable = create_engine(SQLALCHEMY_DATABASE_URL, poolclass=pool.NullPool)
     with connectable.connect() as connection:
         context.configure(

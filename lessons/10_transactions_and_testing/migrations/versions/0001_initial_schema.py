@@ -39,7 +39,9 @@ def upgrade() -> None:
         sa.Column("team_id", sa.Integer(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("secret_name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.ForeignKeyConstraint(["team_id"], ["team.id"], name=op.f("fk_hero_team_id_team")),
+        sa.ForeignKeyConstraint(
+            ["team_id"], ["team.id"], name=op.f("fk_hero_team_id_team"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hero")),
     )
     with op.batch_alter_table("hero", schema=None) as batch_op:

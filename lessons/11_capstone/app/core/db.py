@@ -4,7 +4,8 @@ migrations driven from inside the event loop (upgrade, and the startup check).
 The pool gets only the arguments its class takes (lesson 08; mistake M2). The pool's events
 are logged, so you can watch connections being opened, lent out and given back.
 
-On SQLite, SQLAlchemy emits BEGIN itself (lesson 10): savepoints work, and a unit of work
+On SQLite, every new connection switches foreign keys on (lesson 05), and SQLAlchemy
+emits BEGIN itself (lesson 10): savepoints work, and a unit of work
 asks for BEGIN IMMEDIATE, the write lock taken before its first read. aiosqlite runs
 sqlite3 in a thread of its own; the events below are the same as lesson 10's, on
 engine.sync_engine, the sync engine an AsyncEngine drives.
@@ -55,7 +56,21 @@ def pool_options(url: URL) -> dict[str, Any]:
 engine = create_async_engine(settings.DATABASE_URL, **pool_options(make_url(settings.DATABASE_URL)))
 
 
+def enable_sqlite_foreign_keys(
+    dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry
+) -> None:
+    # SQLite enforces FOREIGN KEY constraints only on connections that ask for it.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 if engine.dialect.name == "sqlite":
+    # "connect" runs once for each new DBAPI connection the pool opens, whatever the pool;
+    # an AsyncEngine's events are its sync_engine's. The pragma runs outside any
+    # transaction, where SQLite takes it (inside one it is silently ignored).
+    event.listen(engine.sync_engine, "connect", enable_sqlite_foreign_keys)
+
     # aiosqlite's sqlite3 starts transactions on its own, late, and misses SAVEPOINT: a
     # savepoint opened first would commit when released. Let SQLAlchemy emit BEGIN itself.
     @event.listens_for(engine.sync_engine, "connect")
@@ -112,8 +127,26 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+def set_sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    # On the DBAPI connection itself: through SQLAlchemy, the pragma would come after a
+    # BEGIN (the "begin" listener above), and SQLite ignores it inside a transaction.
+    cursor = connection.connection.cursor()
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    cursor.close()
+
+
 def _upgrade(connection: Connection, revision: str) -> None:
-    command.upgrade(alembic_config(connection), revision)
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # The app's connections have foreign keys on; a batch rebuild of team (DROP TABLE
+        # team) would then set every hero's team_id to NULL (lesson 09). Off while migrating.
+        set_sqlite_foreign_keys(connection, on=False)
+    try:
+        with connection.begin():
+            command.upgrade(alembic_config(connection), revision)
+    finally:
+        if sqlite:
+            set_sqlite_foreign_keys(connection, on=True)  # it goes back to the app's pool
 
 
 async def upgrade(revision: str = "head") -> None:
@@ -121,7 +154,7 @@ async def upgrade(revision: str = "head") -> None:
 
     command.upgrade() alone would reach env.py's asyncio.run() and fail (mistake M1).
     """
-    async with engine.begin() as connection:
+    async with engine.connect() as connection:
         await connection.run_sync(_upgrade, revision)
 
 

@@ -7,9 +7,12 @@ The tables are what migrations/env.py compares the database with: change a table
 here, then `alembic revision --autogenerate` writes the migration that follows it.
 
 The table classes also inherit AsyncAttrs, for loading a relationship inside an await
-(lesson 06). Hero carries a version counter (revision 0005, exercise 1): SQLAlchemy adds
-1 to it on every UPDATE and only updates the row if it still holds the version this
-session read.
+(lesson 06). Hero.team is `lazy="raise"`, as in lesson 10: a read that shows it joins it.
+Team.heroes keeps its lazy loader, for `awaitable_attrs.heroes` (the merge): read without
+an await, it fails anyway (MissingGreenlet), never as a hidden query.
+
+Hero carries a version counter (revision 0005, exercise 1): SQLAlchemy adds 1 to it on
+every UPDATE and only updates the row if it still holds the version this session read.
 """
 
 from typing import Annotated
@@ -60,8 +63,12 @@ class TeamBase(SQLModel):
 class Team(AsyncAttrs, TeamBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # order_by: a team's heroes come back in insertion order, like every list here.
+    # passive_deletes: deleting a team leaves its heroes to the database (ON DELETE SET NULL).
+    # No lazy="raise" here: awaitable_attrs.heroes runs this loader, and "raise" would raise.
     heroes: list["Hero"] = Relationship(
-        back_populates="team", sa_relationship_kwargs={"order_by": "Hero.id"}
+        back_populates="team",
+        passive_deletes=True,
+        sa_relationship_kwargs={"order_by": "Hero.id"},
     )
 
 
@@ -99,7 +106,9 @@ class HeroBase(SQLModel):
         index=True,
     )
     age: int | None = Field(default=None, ge=0, le=INT_MAX, index=True)
-    team_id: int | None = Field(default=None, ge=1, le=INT_MAX, foreign_key="team.id")
+    team_id: int | None = Field(
+        default=None, ge=1, le=INT_MAX, foreign_key="team.id", ondelete="SET NULL"
+    )
     # server_default: the database fills rows that do not say, the ones already there included.
     rank: str = Field(
         default=DEFAULT_RANK,
@@ -119,7 +128,9 @@ VERSION_COLUMN = Column("version_id", Integer, nullable=True)
 class Hero(AsyncAttrs, HeroBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     secret_name: str = Field(max_length=NAME_LENGTH)
-    team: Team | None = Relationship(back_populates="heroes")
+    team: Team | None = Relationship(
+        back_populates="heroes", sa_relationship_kwargs={"lazy": "raise"}
+    )
     # >>> exercise 1
     version_id: int = Field(default=1, sa_column=VERSION_COLUMN)
 

@@ -5,14 +5,15 @@ checks them now (ids, unique names). Whether the work is kept is not its decisio
 unit of work (app/unit_of_work.py) commits or rolls back the whole request at once.
 
 Every list is ordered by id, and a read loads up front what its response shows
-(`selectinload`): in async code a relationship is never loaded lazily (lesson 06).
+(`joinedload`, `selectinload`): in async code a relationship is never loaded lazily
+(lesson 06).
 """
 
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import update  # noqa: F401  (unused until you write exercise 3)
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,8 +25,8 @@ class HeroRepository:
         self.session = session
 
     async def get(self, hero_id: int, with_team: bool = False) -> Hero | None:
-        # with_team: load hero.team in the same await, for a response that shows it.
-        options = [selectinload(Hero.team)] if with_team else []  # type: ignore[arg-type]
+        # with_team: a LEFT OUTER JOIN brings the team along in the same SELECT (many-to-one).
+        options = [joinedload(Hero.team)] if with_team else []  # type: ignore[arg-type]
         return await self.session.get(Hero, hero_id, options=options)
 
     async def lock(self, hero_ids: Sequence[int]) -> Sequence[Hero]:
@@ -97,6 +98,7 @@ class TeamRepository:
         self.session = session
 
     async def get(self, team_id: int, with_heroes: bool = False) -> Team | None:
+        # with_heroes: one more SELECT for all of the team's heroes, now, not while answering.
         options = [selectinload(Team.heroes)] if with_heroes else []  # type: ignore[arg-type]
         return await self.session.get(Team, team_id, options=options)
 
@@ -116,6 +118,6 @@ class TeamRepository:
         return db_team
 
     async def delete(self, team: Team) -> None:
-        # Without a cascade, SQLAlchemy sets the team's heroes' team_id to NULL first.
+        # The database sets team_id to NULL on the team's heroes (ON DELETE SET NULL).
         await self.session.delete(team)
         await self.session.flush()
