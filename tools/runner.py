@@ -252,7 +252,7 @@ def import_check(lesson: Lesson, folder: Path, root: Path = ROOT) -> tuple[str, 
         scheme = "sqlite+aiosqlite" if lesson.driver == "async" else "sqlite"
         env = {**suite_env(), "DATABASE_URL": f"{scheme}:///{database}"}
         log = Path(tmp) / "output.txt"
-        cmd = [sys.executable, "-c", _IMPORT_PROBE, str(folder), module]
+        cmd = [sys.executable, "-c", _IMPORT_PROBE, str(folder.resolve()), module]
         code, timed_out = run_group(cmd, Path(tmp), env, log, IMPORT_TIMEOUT)
         output = log.read_text(errors="replace") if log.exists() else ""
     if timed_out:
