@@ -12,6 +12,8 @@ import csv
 import json
 import re
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -353,6 +355,43 @@ def test_a_test_that_hangs_in_one_share_is_reported_and_the_other_share_runs(
         "exercise 1: test_double_doubles did not finish in 4 s: an infinite loop, or a call "
         "that blocks?"
     )
+
+
+def uvicorn_processes() -> set[str]:
+    """Every running uvicorn process, as "pid: command line"."""
+    found = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue  # it ended while we looked
+        text = " ".join(arg.decode(errors="replace") for arg in args)
+        if "-m uvicorn" in text:
+            found.add(f"{cmdline.parent.name}: {text}")
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; the kernel's parent-death signal")
+def test_a_lesson_that_loops_at_import_leaves_no_server_running(workbook, quick_limits):
+    lesson = load_lessons(workbook / "workbook.toml")[0]
+    crud = workbook / "lessons" / SLUG / "crud.py"
+    crud.write_text("while True:\n    pass\n" + SOLVED)
+    before = uvicorn_processes()
+    # No import check first: every test runs into the loop. The two app tests end at their
+    # 4 s limit; the smoke test waits for its server (longer), and the suite's own time
+    # limit ends the run there: pytest's process group goes, the server's must go too.
+    result = runner.run_suite(
+        lesson, workbook / "lessons", use_cache=False, suite_timeout=30, import_first=False,
+        root=workbook, shards=1,
+    )  # fmt: skip
+    assert result.status == "timeout"
+    assert result.problem == (
+        f"the suite did not finish in 30 s (it was running tests/test_smoke.py::{SMOKE}[{SLUG}])"
+    )
+    deadline = time.monotonic() + 5  # SIGKILL is delivered, not awaited
+    while uvicorn_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert uvicorn_processes() - before == set()
 
 
 def test_watch_shows_the_next_exercise_first_then_the_suite_then_progress(workbook, capsys):

@@ -9,6 +9,7 @@ stops the whole group afterwards. The smoke test and `nox -s fuzz` use it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -21,6 +22,8 @@ from pathlib import Path
 import httpx
 
 from manifest import Lesson
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class ServeError(RuntimeError):
@@ -56,6 +59,15 @@ def wait_until_up(proc: subprocess.Popen[bytes], log: Path, url: str, seconds: f
     raise ServeError(f"uvicorn did not answer {url} within {seconds:.0f} s")
 
 
+def die_with_parent() -> None:
+    """In the server's process, before uvicorn starts (Linux): ask the kernel for SIGKILL
+    when the process that started it ends. The server has a process group of its own, so
+    a time limit that ends the test process (pytest-timeout) or the suite's group would
+    otherwise leave it running: a lesson that loops at import then spins for good."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the group (uvicorn shuts down, lifespan and all), then SIGKILL."""
     for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
@@ -88,6 +100,7 @@ def served(
              "--host", "127.0.0.1", "--port", str(port)],
             cwd=cwd or folder, env=env, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
