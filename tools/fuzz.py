@@ -146,6 +146,12 @@ def fuzz_lesson(
         )
     if data.get("errors"):
         result.problem = f"schemathesis reported errors: {json.dumps(data['errors'])[:500]}"
+    elif result.generated == 0:
+        # No request sent proves nothing: the budget went on loading the schema.
+        result.problem = (
+            f"schemathesis sent no request in {max_time} s (a busy machine?): "
+            "give it more --max-time"
+        )
     return result
 
 

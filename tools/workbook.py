@@ -27,11 +27,11 @@ from runner import SuiteResult
 
 REPORTS = ROOT / "reports"
 # The checker's and grader's own tests, and what they read: they work on copies of these.
-SELFTEST_FILES = ("tests/test_checker.py", "tests/test_grader.py")
-SELFTEST_LESSONS = ("01_legacy_orm", "02_sqlalchemy2_mapped")
+SELFTEST_FILES = ("tests/test_checker.py", "tests/test_grader.py", "tests/test_bench.py")
+SELFTEST_LESSONS = ("01_legacy_orm", "02_sqlalchemy2_mapped", "03_relationships_loading")
 SELFTEST_INPUTS = (
     "tools", "tests/conftest.py", "tests/test_smoke.py", "tests/test_checker.py",
-    "tests/test_grader.py", "tests/golden", "docs/schemas", "workbook.toml", "pyproject.toml",
+    "tests/test_grader.py", "tests/test_bench.py", "tests/golden", "docs/schemas", "workbook.toml", "pyproject.toml",
     "uv.lock", "README.md",
 )  # fmt: skip
 
