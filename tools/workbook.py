@@ -31,8 +31,8 @@ SELFTEST_FILES = ("tests/test_checker.py", "tests/test_grader.py", "tests/test_b
 SELFTEST_LESSONS = ("01_legacy_orm", "02_sqlalchemy2_mapped", "03_relationships_loading")
 SELFTEST_INPUTS = (
     "tools", "tests/conftest.py", "tests/test_smoke.py", "tests/test_checker.py",
-    "tests/test_grader.py", "tests/test_bench.py", "tests/golden", "docs/schemas", "workbook.toml", "pyproject.toml",
-    "uv.lock", "README.md",
+    "tests/test_grader.py", "tests/test_bench.py", "tests/golden", "docs/schemas",
+    "workbook.toml", "pyproject.toml", "uv.lock", "README.md",
 )  # fmt: skip
 
 
