@@ -776,7 +776,7 @@ def seed_heroes(base: str, path: str, count: int) -> None:
 # --------------------------------------------------------------------------- 10
 
 # The switch lesson 10's conftest reads: "1" wipes and migrates the database before every
-# test of the rollback pattern, instead of migrating once (measure_rollback_per_test.py).
+# test of the rollback pattern, instead of migrating once.
 LESSON10_SWITCH = "LESSON10_MIGRATE_EVERY_TEST"
 LESSON10_TESTS = ROOT / "tests" / "10_transactions_and_testing"
 

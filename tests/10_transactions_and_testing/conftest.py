@@ -12,7 +12,7 @@
   empty, with no wipe and no migration. After each, a separate connection checks that
   it is still empty and at head; if anything was committed after all, the next test
   gets a fresh database. They run first, so one migration serves them all
-  (``python tests/10_transactions_and_testing/measure_rollback_per_test.py`` measures
+  (``nox -s bench -- 10`` measures
   what that saves; ``LESSON10_MIGRATE_EVERY_TEST=1`` turns it off).
 * ``committing_client``: the app as it runs for real, committing on its own pooled
   connections. For what the rollback pattern cannot show: two connections seeing each
@@ -52,7 +52,7 @@ from sqlalchemy.pool import NullPool
 READY = pytest.StashKey[bool]()
 # This test starts on the database the previous one left (no wipe, no migration).
 REUSED = pytest.StashKey[bool]()
-# The old way, for measure_rollback_per_test.py: wipe and migrate before every test.
+# The old way, for `nox -s bench -- 10`: wipe and migrate before every test.
 MIGRATE_EVERY_TEST = os.environ.get("LESSON10_MIGRATE_EVERY_TEST") == "1"
 
 
