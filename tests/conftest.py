@@ -669,6 +669,42 @@ class StatementLog:
 
 
 @pytest.fixture
+def statements_after_commit() -> Callable[..., Any]:
+    """``with statements_after_commit(engine) as after: ...`` then ``after``: the statements
+    the engine (sync or async) sends after a session's COMMIT, until the block ends.
+
+    The COMMIT is a session's ``after_commit`` event (the database has committed; the
+    engine's own ``commit`` event fires before). Fails when no session committed.
+    """
+
+    @contextmanager
+    def capture(engine: Engine | AsyncEngine) -> Iterator[list[str]]:
+        from sqlalchemy.orm import Session  # every session: SQLModel's, an AsyncSession's
+
+        target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+        committed: list[bool] = []
+        after: list[str] = []
+
+        def on_commit(session: Any) -> None:
+            committed.append(True)
+
+        def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if committed:
+                after.append(" ".join(statement.split()))
+
+        event.listen(Session, "after_commit", on_commit)
+        event.listen(target, "before_cursor_execute", on_statement)
+        try:
+            yield after
+        finally:
+            event.remove(target, "before_cursor_execute", on_statement)
+            event.remove(Session, "after_commit", on_commit)
+        assert committed, "no session committed"
+
+    return capture
+
+
+@pytest.fixture
 def count_statements() -> Callable[..., Any]:
     """``with count_statements(engine) as log: ...`` then ``log.count``.
 

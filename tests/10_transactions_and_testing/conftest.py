@@ -246,38 +246,6 @@ def send_at_once(migrated: Any) -> Callable[..., list[Any]]:
 
 
 @contextmanager
-def statements_sent_after_a_commit(engine: Engine) -> Iterator[list[str]]:
-    from sqlmodel import Session
-
-    committed: list[bool] = []
-    after: list[str] = []
-
-    def on_commit(session: Any) -> None:
-        committed.append(True)
-
-    def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if committed:
-            after.append(" ".join(statement.split()))
-
-    event.listen(Session, "after_commit", on_commit)
-    event.listen(engine, "before_cursor_execute", on_statement)
-    try:
-        yield after
-    finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
-        event.remove(Session, "after_commit", on_commit)
-    assert committed, "no session committed"
-
-
-@pytest.fixture
-def statements_after_commit() -> Callable[[Engine], Any]:
-    """``with statements_after_commit(engine) as after:`` the statements the engine sends
-    after a session's COMMIT (its ``after_commit`` event, once the database has committed),
-    until the block ends."""
-    return statements_sent_after_a_commit
-
-
-@contextmanager
 def meeting_at_first_flush(parties: int, timeout: float) -> Iterator[None]:
     from sqlmodel import Session
 

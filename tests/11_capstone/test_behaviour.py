@@ -534,31 +534,6 @@ async def test_a_merge_into_itself_is_a_422_that_changes_nothing(
 # ------------------------------------------------- the answer, and when the COMMIT runs
 
 
-@contextmanager
-def statements_after_commit(lesson):
-    """The statements the app's engine sends after a session's COMMIT, until the block ends."""
-    from sqlmodel import Session  # the sync session an AsyncSession drives
-
-    engine = lesson.module("app.core.db").engine.sync_engine
-    committed, after = [], []
-
-    def on_commit(session):
-        committed.append(True)
-
-    def on_statement(conn, cursor, statement, *args):
-        if committed:
-            after.append(" ".join(statement.split()))
-
-    event.listen(Session, "after_commit", on_commit)
-    event.listen(engine, "before_cursor_execute", on_statement)
-    try:
-        yield after
-    finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
-        event.remove(Session, "after_commit", on_commit)
-    assert committed, "no session committed"
-
-
 async def a_write(route, client, create_hero, create_team):
     """(method, url, body) of one request to each route that writes and answers rows."""
     if route == "POST /heroes/":
@@ -591,10 +566,10 @@ WRITES = [
 
 @pytest.mark.parametrize("route", WRITES)
 async def test_a_write_route_answers_with_what_it_wrote_and_sends_nothing_after_its_commit(
-    route, async_client, create_hero, create_team, lesson
+    route, async_client, create_hero, create_team, lesson, statements_after_commit
 ):
     method, url, body = await a_write(route, async_client, create_hero, create_team)
-    with statements_after_commit(lesson) as after:
+    with statements_after_commit(lesson.module("app.core.db").engine) as after:
         response = await async_client.request(method, f"{API}{url}", json=body)
     assert response.status_code == 200, response.text
     assert after == []  # the answer was built inside the transaction, before the COMMIT
