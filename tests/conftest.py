@@ -669,6 +669,34 @@ class StatementLog:
 
 
 @pytest.fixture
+def after_commit() -> Iterator[Callable[[Callable[[], None]], list[bool]]]:
+    """``done = after_commit(fn)``: ``fn()`` runs once, right after the next COMMIT of any
+    session (its ``after_commit`` event: the database has committed and, on SQLite, the
+    write lock is free; the engine's own ``commit`` event fires before both). ``done`` holds
+    True once it ran. The race tests delete a row there, "another request" between the
+    app's COMMIT and its answer. Listeners are removed when the test ends."""
+    from sqlalchemy.orm import Session  # every session: SQLModel's, an AsyncSession's
+
+    armed: list[Callable[[Any], None]] = []
+
+    def arm(fn: Callable[[], None]) -> list[bool]:
+        done: list[bool] = []
+
+        def listener(session: Any) -> None:
+            if not done:
+                done.append(True)
+                fn()
+
+        event.listen(Session, "after_commit", listener)
+        armed.append(listener)
+        return done
+
+    yield arm
+    for listener in armed:
+        event.remove(Session, "after_commit", listener)
+
+
+@pytest.fixture
 def statements_after_commit() -> Callable[..., Any]:
     """``with statements_after_commit(engine) as after: ...`` then ``after``: the statements
     the engine (sync or async) sends after a session's COMMIT, until the block ends.

@@ -626,25 +626,21 @@ def test_a_patch_sends_one_select_and_one_update_and_reads_nothing_back(
     assert statement_kinds(log) == ["SELECT", "UPDATE"], str(log)
 
 
-def delete_through_another_connection_after_the_commit(lesson, db, name: str) -> list[bool]:
+def delete_through_another_connection_after_the_commit(after_commit, db, name: str) -> list[bool]:
     """Another request deletes the hero, and commits, right after the app's COMMIT."""
-    done: list[bool] = []
 
-    def another_request(session):
-        if not done:
-            done.append(True)
-            with db.engine().begin() as theirs:
-                theirs.execute(text("DELETE FROM hero WHERE name = :name"), {"name": name})
+    def another_request():
+        with db.engine().begin() as theirs:
+            theirs.execute(text("DELETE FROM hero WHERE name = :name"), {"name": name})
 
-    event.listen(lesson.database.SessionLocal, "after_commit", another_request)
-    return done
+    return after_commit(another_request)
 
 
 def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_commit(
-    client, lesson, db, create_hero
+    client, after_commit, db, create_hero
 ):
     hero = create_hero(client, "Deadpond", age=48)
-    done = delete_through_another_connection_after_the_commit(lesson, db, "Deadpond")
+    done = delete_through_another_connection_after_the_commit(after_commit, db, "Deadpond")
     response = client.patch(f"/heroes/{hero['id']}", json={"age": 30})
     assert done, "PATCH /heroes/{id} never committed"
     # The UPDATE happened, and the DELETE after it: the PATCH's answer is what it wrote.
@@ -656,9 +652,9 @@ def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_
 
 
 def test_a_create_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_commit(
-    client, lesson, db
+    client, after_commit, db
 ):
-    done = delete_through_another_connection_after_the_commit(lesson, db, "Deadpond")
+    done = delete_through_another_connection_after_the_commit(after_commit, db, "Deadpond")
     response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "D", "age": 48})
     assert done, "POST /heroes/ never committed"
     assert (response.status_code, response.json(), stored_heroes(db)) == (

@@ -901,29 +901,25 @@ async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
     )
 
 
-def right_after_the_apps_commit(lesson, sql: str, **params: Any) -> list[bool]:
+def right_after_the_apps_commit(lesson, after_commit, sql: str, **params: Any) -> list[bool]:
     """Another request runs `sql` and commits, right after the app's next COMMIT; the list
     holds True once it has. It takes a connection of the app's engine, as a request would
     (on SQLite, that is one with foreign keys on)."""
-    done: list[bool] = []
 
-    def another_request(session):
-        if not done:
-            done.append(True)
-            with lesson.database.engine.begin() as theirs:
-                theirs.execute(text(sql), params)
+    def another_request():
+        with lesson.database.engine.begin() as theirs:
+            theirs.execute(text(sql), params)
 
-    event.listen(lesson.database.SessionLocal, "after_commit", another_request)
-    return done
+    return after_commit(another_request)
 
 
 @pytest.mark.anyio
 async def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_commit(
-    raw_client, lesson, db, create_hero
+    raw_client, lesson, db, create_hero, after_commit
 ):
     hero = await create_hero(raw_client, "Deadpond", age=48)
     sql = "DELETE FROM hero WHERE id = :hero"
-    done = right_after_the_apps_commit(lesson, sql, hero=hero["id"])
+    done = right_after_the_apps_commit(lesson, after_commit, sql, hero=hero["id"])
     response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
     assert done, "PATCH /heroes/{id} never committed"
     # The UPDATE happened, and the DELETE after it: the PATCH's answer is what it wrote.
@@ -936,11 +932,11 @@ async def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_afte
 
 @pytest.mark.anyio
 async def test_a_power_given_answers_what_it_wrote_when_the_hero_is_deleted_right_after(
-    raw_client, lesson, db, create_hero
+    raw_client, lesson, db, create_hero, after_commit
 ):
     hero, power = await create_hero(raw_client, "Deadpond"), await post_power(raw_client, "Flight")
     sql = "DELETE FROM hero WHERE id = :hero"
-    done = right_after_the_apps_commit(lesson, sql, hero=hero["id"])
+    done = right_after_the_apps_commit(lesson, after_commit, sql, hero=hero["id"])
     response = await raw_client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
     assert done, "POST /heroes/{id}/powers/{id} never committed"
     # The link was stored, then went with the hero (ON DELETE CASCADE).

@@ -605,27 +605,10 @@ async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
 
 
 @pytest.fixture
-def after_the_apps_commit(lesson):
-    """after_the_apps_commit(fn): fn() runs once, right after the next COMMIT of a session
-    of the app's Session class (the engine's own commit event fires before the database
-    has committed, while the app still holds SQLite's write lock)."""
-    listeners = []
-
-    def register(fn):
-        done: list[bool] = []
-
-        def listener(session):
-            if not done:
-                done.append(True)
-                fn()
-
-        event.listen(lesson.main.Session, "after_commit", listener)
-        listeners.append(listener)
-        return done
-
-    yield register
-    for listener in listeners:  # the class is SQLModel's, shared by every later test
-        event.remove(lesson.main.Session, "after_commit", listener)
+def after_the_apps_commit(after_commit):
+    """after_the_apps_commit(fn): fn() runs once, right after the app's next COMMIT (the
+    harness's ``after_commit``)."""
+    return after_commit
 
 
 @pytest.mark.anyio

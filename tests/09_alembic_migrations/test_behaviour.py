@@ -549,26 +549,13 @@ def test_a_patch_of_a_row_deleted_before_its_update_is_409(
 
 
 @pytest.fixture
-def after_the_apps_commit(lesson, db):
+def after_the_apps_commit(after_commit, db):
     """``after_the_apps_commit("hero", 1)``: the row is deleted by another request right
-    after the app's COMMIT, before the route's answer is built."""
-    session_class, added = lesson.main.Session, []  # the Session class get_session uses
-
-    def arm(table, row_id):
-        done = []
-
-        def another_request(session):
-            if not done:
-                done.append(True)
-                delete_through_another_connection(db, table, row_id)
-
-        event.listen(session_class, "after_commit", another_request)
-        added.append(another_request)
-        return done
-
-    yield arm
-    for listener in added:
-        event.remove(session_class, "after_commit", listener)
+    after the app's COMMIT, before the route's answer is built (the harness's
+    ``after_commit``)."""
+    return lambda table, row_id: after_commit(
+        lambda: delete_through_another_connection(db, table, row_id)
+    )
 
 
 def test_a_patch_whose_row_is_deleted_right_after_its_commit_answers_what_it_wrote(

@@ -202,23 +202,19 @@ def test_a_write_route_sends_no_statement_after_its_commit(
     assert after == []  # expire_on_commit=False: the answer is built from what was written
 
 
+def delete_hero_through_another_connection(db, hero_id):
+    with db.engine().begin() as theirs:
+        theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero_id})
+
+
 def test_a_hero_deleted_right_after_a_patch_commits_gets_the_patchs_answer(
-    migrated, committing_client, create_hero, db, rows
+    migrated, committing_client, create_hero, db, rows, after_commit
 ):
     # Another request deletes the hero between the PATCH's COMMIT and its answer.
-    from sqlmodel import Session
-
     hero = create_hero(committing_client, "Deadpond", "Dive Wilson")
-
-    def another_request(session):
-        with db.engine().begin() as theirs:
-            theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero["id"]})
-
-    event.listen(Session, "after_commit", another_request)
-    try:
-        response = committing_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
-    finally:
-        event.remove(Session, "after_commit", another_request)
+    done = after_commit(lambda: delete_hero_through_another_connection(db, hero["id"]))
+    response = committing_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
+    assert done, "PATCH /heroes/{id} never committed"
     # The PATCH happened, then the DELETE: the answer is what the PATCH wrote.
     assert response.status_code == 200, response.text
     assert (response.json()["age"], response.json()["version_id"]) == (30, 2)
@@ -226,7 +222,7 @@ def test_a_hero_deleted_right_after_a_patch_commits_gets_the_patchs_answer(
 
 
 def test_with_the_default_expire_on_commit_a_hero_deleted_right_after_a_patch_is_a_500(
-    migrated, committing_client, create_hero, db, rows
+    migrated, committing_client, create_hero, db, rows, after_commit
 ):
     from fastapi.exceptions import ResponseValidationError
     from sqlmodel import Session
@@ -237,19 +233,15 @@ def test_with_the_default_expire_on_commit_a_hero_deleted_right_after_a_patch_is
         with Session(migrated.database.engine) as session:  # expire_on_commit=True
             yield session
 
-    def another_request(session):
-        with db.engine().begin() as theirs:
-            theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero["id"]})
-
     migrated.app.dependency_overrides[migrated.main.get_session] = default_session
-    event.listen(Session, "after_commit", another_request)
+    done = after_commit(lambda: delete_hero_through_another_connection(db, hero["id"]))
     try:
         # The answer reloads the expired hero after the COMMIT: its row is gone.
         with pytest.raises(ResponseValidationError, match="ObjectDeletedError: Instance"):
             committing_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
     finally:
-        event.remove(Session, "after_commit", another_request)
         migrated.app.dependency_overrides.clear()
+    assert done, "PATCH /heroes/{id} never committed"
     assert rows("hero") == []
 
 

@@ -576,22 +576,18 @@ async def test_a_write_route_answers_with_what_it_wrote_and_sends_nothing_after_
 
 
 async def test_a_hero_deleted_right_after_a_patch_commits_gets_the_patchs_answer(
-    async_client, create_hero, db, stored
+    async_client, create_hero, db, stored, after_commit
 ):
     # Another request deletes the hero between the PATCH's COMMIT and its answer.
-    from sqlmodel import Session
-
     hero = await create_hero(async_client, "Deadpond", age=48)
 
-    def another_request(session):
+    def another_request():
         with db.engine().begin() as theirs:
             theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero["id"]})
 
-    event.listen(Session, "after_commit", another_request)
-    try:
-        response = await async_client.patch(f"{API}/heroes/{hero['id']}", json={"age": 30})
-    finally:
-        event.remove(Session, "after_commit", another_request)
+    done = after_commit(another_request)
+    response = await async_client.patch(f"{API}/heroes/{hero['id']}", json={"age": 30})
+    assert done, "PATCH /heroes/{id} never committed"
     # The PATCH happened, then the DELETE: the answer is what the PATCH wrote.
     assert response.status_code == 200, response.text
     assert unversioned(response.json()) == unversioned({**hero, "age": 30})
