@@ -958,3 +958,44 @@ async def test_a_patch_answers_what_it_wrote_though_the_hero_is_deleted_after_it
     assert response.status_code == 200, response.text
     # The UPDATE was committed before the DELETE: the answer is what the PATCH wrote.
     assert (response.json(), stored_heroes(db)) == ({**hero, "age": 30}, [])
+
+
+# ------------------------------------------- one database per lesson (the root README)
+
+
+def lesson_04s_hero_table(db):
+    """Lesson 04's hero table, as serving lesson 04 on the same database leaves it."""
+    with db.engine().begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE hero (id SERIAL PRIMARY KEY, name VARCHAR(100) NOT NULL,"
+                " secret_name VARCHAR(100) NOT NULL, age INTEGER)"
+            )
+        )
+
+
+@pytest.mark.postgres_only
+def test_on_lesson_04s_tables_create_all_adds_nothing_and_every_hero_write_is_a_500(lesson, db):
+    lesson_04s_hero_table(db)
+    with TestClient(lesson.app, raise_server_exceptions=False) as client:  # create_all runs
+        response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "Dive"})
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    with db.engine().connect() as conn:
+        columns = [c["name"] for c in inspect(conn).get_columns("hero")]
+    assert columns == ["id", "name", "secret_name", "age"]  # no team_id was added
+
+
+@pytest.mark.postgres_only
+def test_the_500_on_lesson_04s_tables_is_the_undefined_column_the_root_readme_quotes(lesson, db):
+    lesson_04s_hero_table(db)
+    from sqlalchemy.exc import ProgrammingError
+
+    with (
+        TestClient(lesson.app) as client,
+        pytest.raises(
+            ProgrammingError,
+            match=r'^\(psycopg\.errors\.UndefinedColumn\) column "team_id" of relation "hero" '
+            r"does not exist",
+        ),
+    ):
+        client.post("/heroes/", json={"name": "Deadpond", "secret_name": "Dive"})
