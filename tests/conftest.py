@@ -33,6 +33,8 @@ Test modules never import lesson code at module level: they reach it through the
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import importlib
 import os
 import re
@@ -41,7 +43,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -631,6 +633,58 @@ def post_ok(client: Any, path: str, body: dict[str, Any]) -> Any:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def unawaited_cursor(db: Any) -> Callable[[], Any]:
+    """``async with unawaited_cursor(): ...`` around a load that fails outside the greenlet
+    (``MissingGreenlet``: a lazy or expired attribute read without an await).
+    ``unawaited_cursor(expected=False)``: around one that may fail (an exercise test).
+
+    On aiosqlite the failed load leaves two things behind. The ``cursor()`` coroutine it
+    could not await: Python warns "coroutine 'Connection.cursor' was never awaited" when it
+    is collected, so it is collected here, inside the block, and the warning asserted. And
+    the connection SQLAlchemy invalidated, then stopped without an await: its worker thread
+    answers on this test's event loop, so the block waits for that thread. Otherwise the
+    warning, or the thread's "Event loop is closed", lands on whichever test runs next.
+    Drivers without a worker thread (psycopg, asyncpg) leave nothing behind.
+    """
+    from sqlalchemy.pool import Pool
+
+    message = "coroutine 'Connection.cursor' was never awaited"
+
+    @asynccontextmanager
+    async def _expect(expected: bool = True) -> AsyncIterator[None]:
+        invalidated: list[Any] = []
+
+        def keep(dbapi_connection: Any, record: Any, exception: Any) -> None:
+            invalidated.append(dbapi_connection.driver_connection)
+
+        event.listen(Pool, "invalidate", keep)
+        try:
+            if db.backend != "sqlite":
+                yield
+                gc.collect()
+            elif expected:
+                with pytest.warns(RuntimeWarning, match=message):
+                    yield
+                    gc.collect()
+            else:  # an exercise test: its own failure says what went wrong, if it did
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message)
+                    yield
+                    gc.collect()
+        finally:
+            event.remove(Pool, "invalidate", keep)
+        for connection in invalidated:
+            worker = getattr(connection, "_thread", None)  # aiosqlite's worker thread
+            for _ in range(500):
+                if worker is None or not worker.is_alive():
+                    break
+                await asyncio.sleep(0.01)
+            assert worker is None or not worker.is_alive(), f"{connection!r} did not stop"
+
+    return _expect
 
 
 @pytest.fixture

@@ -212,7 +212,7 @@ async def test_exercise_2_rosters_take_2_statements_for_10_teams(
 
 @pytest.mark.exercise(2)
 async def test_exercise_2_get_rosters_returns_the_heroes_already_loaded(
-    async_client, lesson, league, count_statements
+    async_client, lesson, league, count_statements, unawaited_cursor
 ):
     async with lesson.database.SessionLocal() as session:
         try:
@@ -220,14 +220,12 @@ async def test_exercise_2_get_rosters_returns_the_heroes_already_loaded(
         except InvalidRequestError as error:
             pytest.fail(f"crud.get_rosters raised {type(error).__name__}: {error}", pytrace=False)
         problem = None
-        with count_statements(lesson.database.engine) as log, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "coroutine 'Connection.cursor' was never awaited")
-            try:
-                sizes = [len(team.heroes) for team in teams]
-            except (InvalidRequestError, StatementError) as error:
-                problem = lazy_load_problem(error) or f"{type(error).__name__}: {error}"
-            if problem:
-                gc.collect()  # the failed load's unawaited coroutine, while its warning is ignored
+        async with unawaited_cursor(expected=False):
+            with count_statements(lesson.database.engine) as log:
+                try:
+                    sizes = [len(team.heroes) for team in teams]
+                except (InvalidRequestError, StatementError) as error:
+                    problem = lazy_load_problem(error) or f"{type(error).__name__}: {error}"
     if problem:
         pytest.fail(
             f"reading team.heroes on what crud.get_rosters returned: {M1}: {problem}\n"

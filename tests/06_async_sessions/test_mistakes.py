@@ -64,7 +64,7 @@ async def test_m1_touching_an_unloaded_relationship_raises_missing_greenlet(
     error_class, message = lazy_load_error
     async with lesson.database.SessionLocal() as session:
         team = await session.get(lesson.models.Team, preventers)  # no selectinload
-        with unawaited_cursor():
+        async with unawaited_cursor():
             with pytest.raises(error_class) as info:
                 team.heroes  # noqa: B018 - the attribute read is the mistake
             assert type(info.value) is error_class
@@ -90,7 +90,7 @@ async def test_m1_returned_from_a_route_it_fails_while_the_response_is_built(
     async_client, lazy_route, preventers, lazy_load_error, unawaited_cursor
 ):
     error_class, message = lazy_load_error
-    with unawaited_cursor():
+    async with unawaited_cursor():
         with pytest.raises(ResponseValidationError) as info:
             await async_client.get(lazy_route.format(team_id=preventers))
         (error,) = info.value.errors()
@@ -104,7 +104,7 @@ async def test_m1_returned_from_a_route_it_fails_while_the_response_is_built(
 
 
 async def test_m1_the_client_sees_a_bare_500(raw_client, lazy_route, preventers, unawaited_cursor):
-    with unawaited_cursor():
+    async with unawaited_cursor():
         response = await raw_client.get(lazy_route.format(team_id=preventers))
     assert (response.status_code, response.text) == (500, "Internal Server Error")
 
@@ -115,7 +115,7 @@ async def test_m1_it_fails_for_a_team_with_no_heroes_too(
     # A collection is not known to be empty until it is loaded: the load needs SQL anyway.
     team = await create_team(async_client, "Z-Force")
     error_class, _ = lazy_load_error
-    with unawaited_cursor():
+    async with unawaited_cursor():
         with pytest.raises(ResponseValidationError) as info:
             await async_client.get(lazy_route.format(team_id=team["id"]))
         (error,) = info.value.errors()
@@ -154,7 +154,7 @@ async def test_m2_reading_an_attribute_after_commit_raises_missing_greenlet(
         hero = lesson.models.Hero(name="Deadpond", secret_name="Dive Wilson")
         session.add(hero)
         await session.commit()  # every attribute of hero is now expired
-        with unawaited_cursor():
+        async with unawaited_cursor():
             with pytest.raises(error_class) as info:
                 hero.name  # noqa: B018 - reloading it needs a query, outside any await
             assert type(info.value) is error_class
@@ -187,7 +187,7 @@ async def test_m2_a_route_that_commits_then_returns_the_object_is_a_500_with_the
     async_client, raw_client, committing_route, lesson, stored, lazy_load_error, unawaited_cursor
 ):
     error_class, message = lazy_load_error
-    with unawaited_cursor():
+    async with unawaited_cursor():
         with pytest.raises(ResponseValidationError) as info:
             await async_client.post("/expiring-heroes/", json={"name": "A", "secret_name": "a"})
         errors = info.value.errors()

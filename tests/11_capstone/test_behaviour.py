@@ -6,7 +6,6 @@ connection of the test's own (``stored``), never through the app.
 """
 
 import asyncio
-import gc
 import logging
 import os
 import random
@@ -14,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import httpx
 import jsonschema
@@ -648,7 +647,7 @@ async def test_a_connection_lost_at_commit_is_a_503_not_a_200(
 
 
 async def test_objects_keep_their_values_after_the_unit_of_work_commits(
-    migrated, lesson, count_statements, db, caplog
+    migrated, lesson, count_statements, caplog, unawaited_cursor
 ):
     # What expire_on_commit=False buys: code that uses an object after the commit (a
     # script, a test, a log line) reads the values it has, with no query, so no await.
@@ -673,18 +672,11 @@ async def test_objects_keep_their_values_after_the_unit_of_work_commits(
             async with UnitOfWork(session) as uow:
                 hero = await uow.heroes.add(HeroCreate(name="Rusty-Man", secret_name="x"))
             # Expired: reading it needs a query, and plain attribute access cannot await one.
-            # On aiosqlite the coroutine it could not await is collected with a warning.
-            unawaited = (
-                pytest.warns(RuntimeWarning, match="coroutine 'Connection.cursor' was never")
-                if db.backend == "sqlite"
-                else nullcontext()
-            )
-            with unawaited:
+            async with unawaited_cursor():
                 with pytest.raises((MissingGreenlet, StatementError)) as info:
                     hero.name  # noqa: B018
                 assert "greenlet_spawn has not been called" in str(info.value)
                 del info
-                gc.collect()
     finally:
         await database.engine.dispose()
 
@@ -1326,7 +1318,7 @@ async def test_after_a_team_delete_a_patch_from_the_old_version_cannot_bring_the
 
 
 async def test_hero_team_is_lazy_raise_and_team_heroes_loads_only_inside_an_await(
-    async_client, create_team, create_hero, lesson, db, caplog
+    async_client, create_team, create_hero, lesson, caplog, unawaited_cursor
 ):
     from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 
@@ -1348,18 +1340,11 @@ async def test_hero_team_is_lazy_raise_and_team_heroes_loads_only_inside_an_awai
         async with database.SessionLocal() as session:
             db_team = await session.get(models.Team, team["id"])
             # Team.heroes keeps its loader: read without an await it fails all the same.
-            # On aiosqlite the coroutine it could not await is collected with a warning.
-            unawaited = (
-                pytest.warns(RuntimeWarning, match="coroutine 'Connection.cursor' was never")
-                if db.backend == "sqlite"
-                else nullcontext()
-            )
-            with unawaited:
+            async with unawaited_cursor():
                 with pytest.raises((MissingGreenlet, StatementError)) as info:
                     db_team.heroes  # noqa: B018
                 assert "greenlet_spawn has not been called" in str(info.value)
                 del info
-                gc.collect()
     finally:
         await database.engine.dispose()
 
