@@ -128,7 +128,8 @@ def main() -> None:
             seconds = grade_class(args.students, tmp)
             print(
                 f"class of {args.students} copies x {lessons} lessons: "
-                f"{seconds / 60:.1f} min ({seconds / (args.students * lessons):.1f} s a suite)"
+                f"{seconds / 60:.1f} min, {seconds:.0f} s "
+                f"({seconds / (args.students * lessons):.2f} s a suite)"
             )
 
 
