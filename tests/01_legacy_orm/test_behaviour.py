@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,25 @@ def test_importing_the_lesson_raises_five_kinds_of_warning_and_no_other(
         for w in caught
     ), [f"{w.category.__name__}: {w.message}" for w in caught]
     assert kinds == set(lesson_import_warnings)
+    # And how often, as the README says: the orm_mode UserWarning twice, on_event's twice
+    # for each of the two handlers (once from main.py, once from inside FastAPI), and the
+    # others once (the class-based config, and @validator when the class is defined).
+    counts = Counter(
+        next(
+            i
+            for i, (cls, pattern) in enumerate(lesson_import_warnings)
+            if issubclass(w.category, cls) and re.search(pattern, str(w.message))
+        )
+        for w in caught
+    )
+    expected = {
+        "declarative_base": 1,
+        "class-based config": 1,
+        "orm_mode": 2,
+        "@validator": 1,
+        "on_event": 4,
+    }
+    assert dict(zip(expected, (counts[i] for i in range(5)), strict=True)) == expected
 
 
 def import_main_in_a_new_interpreter(lesson, db, **env: str) -> str:
