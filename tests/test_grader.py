@@ -22,6 +22,7 @@ import pytest
 import grader
 import runner
 import watch
+import workbook_report
 from manifest import load_lessons
 
 # Each test grades whole suites in processes of their own: more than one test's limit.
@@ -434,3 +435,23 @@ def write_golden() -> None:
     GOLDEN.mkdir(exist_ok=True)
     (GOLDEN / "grade-01-lessons.txt").write_text(text)
     (GOLDEN / "grade-01-lessons.json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def test_a_share_restarted_without_its_hung_test_keeps_every_other_test_of_its_share():
+    # The runner restarts a share with `--deselect` of the test that hung. The shares are
+    # drawn over the whole collection, so the restart runs the rest of the same share: drawn
+    # over what is left, some of its tests moved to the other share, already finished, and
+    # were never run (an exercise could then count as solved on the tests that did run).
+    class Item:  # what the draw reads of a pytest item
+        def __init__(self, nodeid: str) -> None:
+            self.nodeid = nodeid
+
+    whole = [Item(f"tests/{SLUG}/test_behaviour.py::test_{i}") for i in range(60)]
+    whole.append(Item(f"tests/test_smoke.py::test_uvicorn_serves[{SLUG}]"))
+    first = [workbook_report.my_share(whole, whole, index, 2) for index in range(2)]
+    hung = first[0][4]
+    left = [item for item in whole if item is not hung]
+    again = [workbook_report.my_share(whole, left, index, 2) for index in range(2)]
+    assert [[i.nodeid for i in share] for share in again] == [
+        [i.nodeid for i in share if i is not hung] for share in first
+    ]

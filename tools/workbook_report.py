@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,23 @@ def wanted_exercise(config: pytest.Config) -> Callable[[int | None], bool] | Non
     return lambda number: number == wanted
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def my_share(
+    whole: list[pytest.Item], items: list[pytest.Item], index: int, count: int
+) -> list[pytest.Item]:
+    """The items of ``items`` that fall to share ``index``, the shares being drawn over
+    ``whole``, the collection before anything was deselected. A share restarted after a
+    hung test deselects that test: drawn over what is left, the split would move, and
+    tests of this share would land in another share that has already finished."""
+    share = dict(zip((item.nodeid for item in whole), shares(whole, count), strict=True))
+    return [item for item in items if share.get(item.nodeid, index) == index]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None, None, None]:
+    whole = list(items)  # before any plugin deselects, pytest's own --deselect included
+    yield  # every other plugin's hook
     keep = wanted_exercise(config)
     if keep is not None:
         dropped = [item for item in items if not keep(exercise_of(item))]
@@ -107,11 +122,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # the runner can put the shards' results back in one order.
         config.stash[_STATE]["order"] = [item.nodeid for item in items]
         index, count = shard
-        share = shares(items, count)
-        mine = [item for item, n in zip(items, share, strict=True) if n == index]
-        others = [item for item, n in zip(items, share, strict=True) if n != index]
-        if others:
-            config.hook.pytest_deselected(items=others)
+        drawn = [item for item in whole if keep is None or keep(exercise_of(item))]
+        mine = my_share(drawn, items, index, count)
+        if len(mine) < len(items):
+            kept = {id(item) for item in mine}
+            config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
             items[:] = mine
 
 
