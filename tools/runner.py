@@ -496,10 +496,14 @@ def _run(
             found: dict[int, _Share] = {}
 
             def one(index: int) -> None:
-                found[index] = _run_share(
-                    lesson, tree, (*extra, f"--workbook-shard={index}/{shards}"),
-                    suite_timeout, deadline, probe, root, tmp, str(index),
-                )  # fmt: skip
+                try:
+                    found[index] = _run_share(
+                        lesson, tree, (*extra, f"--workbook-shard={index}/{shards}"),
+                        suite_timeout, deadline, probe, root, tmp, str(index),
+                    )  # fmt: skip
+                except Exception as exc:  # noqa: BLE001  (a thread's error is otherwise lost)
+                    problem = f"share {index} of the suite could not run: {exc!r}"
+                    found[index] = _Share(status="crashed", problem=problem)
 
             threads = [threading.Thread(target=one, args=(i,)) for i in range(shards)]
             for thread in threads:
