@@ -482,7 +482,7 @@ def claim_03(ctx: Context) -> Outcome:
             "Lesson 03's own models and session factory, on a SQLite file: the time is the",
             "session's work from the query until every team's heroes are in memory (best",
             f"of {plural(runs, 'run')}, after one warm-up), without HTTP or JSON; SQLite runs",
-            "in-process,"
+            "in-process, "
             "so each lazy SELECT costs less here than a round trip to a database server.",
         ],
     )
@@ -606,7 +606,7 @@ def claim_06(ctx: Context) -> Outcome:
         table=table,
         notes=[
             f"Served by uvicorn on 127.0.0.1 ({own}), loaded with httpx.AsyncClient, best of",
-            f"{plural(rounds, 'run')} of each, alternating."
+            f"{plural(rounds, 'run')} of each, alternating. "
             f"Blocking, the requests are served one after another (at best {1 / DELAY_06:.0f}/s);",
             f"awaited, all {concurrency} wait together (at best {ideal:.0f}/s; the rest is",
             "HTTP's own cost on this machine); a `def` route runs in one of 40 threads.",
