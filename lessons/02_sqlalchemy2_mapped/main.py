@@ -132,7 +132,7 @@ def read_heroes(
     # <<< exercise 1
     # >>> exercise 2
     # TODO(exercise 2): add an optional `q` query parameter (1 to 100 characters, no NUL:
-    # the pattern NO_NUL, imported from models at the top of this file).
+    # the pattern NO_NUL from models; import it in the exercise-2 region at the top).
     # <<< exercise 2
 ) -> list[Hero]:
     heroes = crud.get_heroes(
