@@ -9,6 +9,7 @@ again (`--fresh` after `--` runs everything; see tools/runner.py).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -208,7 +209,8 @@ def serve(session: nox.Session) -> None:
         )  # fmt: skip
         sync_url, async_url = str(made).split()
         session.env["DATABASE_URL"] = async_url if lesson.driver == "async" else sync_url
-        session.log(f"database: {session.env['DATABASE_URL']}")
+        shown = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", session.env["DATABASE_URL"])
+        session.log(f"database: {shown}")  # a password, if the URL has one, is not printed
     if lesson.prepare:
         with session.chdir(folder):
             session.run(str(BIN / lesson.prepare[0]), *lesson.prepare[1:], external=True)

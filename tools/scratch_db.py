@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 
 def libpq(url: Any) -> str:
@@ -47,7 +47,11 @@ def create(admin: str, prefix: str = "wb") -> str:
 
 def urls(admin: str, name: str) -> tuple[str, str]:
     """(sync psycopg URL, async asyncpg URL) that log in as the role."""
-    url = make_url(admin).set(username=name)
+    return driver_pair(make_url(admin).set(username=name))
+
+
+def driver_pair(url: URL) -> tuple[str, str]:
+    """The URL for both drivers: (sync psycopg, async asyncpg)."""
     return (
         url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
         url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
@@ -96,11 +100,7 @@ def lesson_database(server: str, number: str) -> tuple[str, str]:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if found is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server).set(database=name)
-    return (
-        url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
-        url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
-    )
+    return driver_pair(make_url(server).set(database=name))
 
 
 if __name__ == "__main__":  # `python tools/scratch_db.py lesson SERVER NN` (nox -s serve)
