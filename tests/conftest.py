@@ -751,6 +751,36 @@ def after_commit() -> Iterator[Callable[[Callable[[], None]], list[bool]]]:
 
 
 @pytest.fixture
+def before_statement(db: Database) -> Iterator[Callable[..., list[bool]]]:
+    """``done = before_statement(engine, "UPDATE hero ", sql, id=1)``: "another request"
+    runs ``sql`` (with those parameters) and commits, on a connection of its own, just
+    before the first statement the engine (sync or async) sends that starts with the given
+    text. ``done`` holds True once it ran. The race tests delete or change a row there,
+    between the app's read and its write. Listeners are removed when the test ends."""
+    from sqlalchemy import text
+
+    armed: list[tuple[Engine, Callable[..., None]]] = []
+
+    def arm(engine: Engine | AsyncEngine, starts: str, sql: str, **params: Any) -> list[bool]:
+        sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+        done: list[bool] = []
+
+        def listener(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith(starts) and not done:
+                done.append(True)
+                with db.engine().begin() as theirs:
+                    theirs.execute(text(sql), params)
+
+        event.listen(sync, "before_cursor_execute", listener)
+        armed.append((sync, listener))
+        return done
+
+    yield arm
+    for sync, listener in armed:
+        event.remove(sync, "before_cursor_execute", listener)
+
+
+@pytest.fixture
 def statements_after_commit() -> Callable[..., Any]:
     """``with statements_after_commit(engine) as after: ...`` then ``after``: the statements
     the engine (sync or async) sends after a session's COMMIT, until the block ends.

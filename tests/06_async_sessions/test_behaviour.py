@@ -847,41 +847,18 @@ def test_the_sqlite_listener_is_not_installed_on_other_databases(lesson):
 CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
 
 
-def delete_through_another_connection(db, table, row_id):
-    """Another request deletes the row and commits, on a connection of its own."""
-    with db.engine().begin() as theirs:
-        theirs.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
-
-
-@pytest.fixture
-def before_the_apps_update(lesson, db):
-    """``before_the_apps_update("hero", 1)``: the row is deleted just before the app's UPDATE
-    of it reaches the database. Returns a list that holds True once that happened."""
-    engine, added = lesson.database.engine.sync_engine, []
-
-    def arm(table, row_id):
-        done = []
-
-        def another_request(conn, cursor, statement, *args):
-            if statement.startswith(f"UPDATE {table} ") and not done:
-                done.append(True)
-                delete_through_another_connection(db, table, row_id)
-
-        event.listen(engine, "before_cursor_execute", another_request)
-        added.append(another_request)
-        return done
-
-    yield arm
-    for listener in added:
-        event.remove(engine, "before_cursor_execute", listener)
-
-
 @pytest.mark.parametrize("table", ["hero", "team"])
 async def test_a_patch_of_a_row_deleted_before_its_update_is_409(
-    raw_client, lesson, stored, create_hero, create_team, before_the_apps_update, table
+    raw_client, lesson, stored, create_hero, create_team, before_statement, table
 ):
     row = await (create_hero if table == "hero" else create_team)(raw_client, "Deadpond")
-    done = before_the_apps_update(table, row["id"])
+    # Another request deletes the row just before the app's UPDATE of it.
+    done = before_statement(
+        lesson.database.engine,
+        f"UPDATE {table} ",
+        f"DELETE FROM {table} WHERE id = :id",
+        id=row["id"],
+    )
     url = f"/{'heroes' if table == 'hero' else 'teams'}/{row['id']}"
     response = await raw_client.patch(url, json={"name": "Dead"})
     assert done, f"PATCH {url} sent no UPDATE"
@@ -893,21 +870,16 @@ async def test_a_patch_of_a_row_deleted_before_its_update_is_409(
     )
 
 
-@pytest.fixture
-def after_the_apps_commit(after_commit, db):
-    """``after_the_apps_commit("hero", 1)``: the row is deleted by another request right
-    after the app's COMMIT, before the route's answer is built (the harness's
-    ``after_commit``)."""
-    return lambda table, row_id: after_commit(
-        lambda: delete_through_another_connection(db, table, row_id)
-    )
-
-
 async def test_a_patch_whose_row_is_deleted_right_after_its_commit_answers_what_it_wrote(
-    raw_client, lesson, stored, create_hero, after_the_apps_commit
+    raw_client, lesson, db, stored, create_hero, after_commit
 ):
     hero = await create_hero(raw_client, "Deadpond", age=30)
-    done = after_the_apps_commit("hero", hero["id"])
+
+    def another_request():  # right after the app's COMMIT, before its answer is built
+        with db.engine().begin() as theirs:
+            theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero["id"]})
+
+    done = after_commit(another_request)
     response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 31})
     assert done, "PATCH /heroes/{id} did not commit"
     # The UPDATE was committed; the DELETE came after it. Nothing is read back after COMMIT.

@@ -498,46 +498,23 @@ def test_without_compare_server_default_the_same_change_goes_unnoticed(
 CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
 
 
-def delete_through_another_connection(db, table, row_id):
-    """Another request deletes the row and commits, on a connection of its own."""
-    with db.engine().begin() as theirs:
-        theirs.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
-
-
 def stored_ids(db, table):
     with db.engine().connect() as connection:
         return connection.execute(text(f"SELECT id FROM {table}")).scalars().all()
 
 
-@pytest.fixture
-def before_the_apps_update(lesson, db):
-    """``before_the_apps_update("hero", 1)``: the row is deleted just before the app's UPDATE
-    of it reaches the database. Returns a list that holds True once that happened."""
-    engine, added = lesson.database.engine, []
-
-    def arm(table, row_id):
-        done = []
-
-        def another_request(conn, cursor, statement, *args):
-            if statement.startswith(f"UPDATE {table} ") and not done:
-                done.append(True)
-                delete_through_another_connection(db, table, row_id)
-
-        event.listen(engine, "before_cursor_execute", another_request)
-        added.append(another_request)
-        return done
-
-    yield arm
-    for listener in added:
-        event.remove(engine, "before_cursor_execute", listener)
-
-
 @pytest.mark.parametrize("table", ["hero", "team"])
 def test_a_patch_of_a_row_deleted_before_its_update_is_409(
-    client, db, create_hero, create_team, before_the_apps_update, table
+    client, db, lesson, create_hero, create_team, before_statement, table
 ):
     row = (create_hero if table == "hero" else create_team)(client, "Deadpond")
-    done = before_the_apps_update(table, row["id"])
+    # Another request deletes the row just before the app's UPDATE of it.
+    done = before_statement(
+        lesson.database.engine,
+        f"UPDATE {table} ",
+        f"DELETE FROM {table} WHERE id = :id",
+        id=row["id"],
+    )
     url = f"/{'heroes' if table == 'hero' else 'teams'}/{row['id']}"
     response = client.patch(url, json={"name": "Dead"})
     assert done, f"PATCH {url} sent no UPDATE"
@@ -548,21 +525,16 @@ def test_a_patch_of_a_row_deleted_before_its_update_is_409(
     )
 
 
-@pytest.fixture
-def after_the_apps_commit(after_commit, db):
-    """``after_the_apps_commit("hero", 1)``: the row is deleted by another request right
-    after the app's COMMIT, before the route's answer is built (the harness's
-    ``after_commit``)."""
-    return lambda table, row_id: after_commit(
-        lambda: delete_through_another_connection(db, table, row_id)
-    )
-
-
 def test_a_patch_whose_row_is_deleted_right_after_its_commit_answers_what_it_wrote(
-    client, db, create_hero, after_the_apps_commit, count_statements, lesson
+    client, db, create_hero, after_commit, count_statements, lesson
 ):
     hero = create_hero(client, "Deadpond", age=30)
-    done = after_the_apps_commit("hero", hero["id"])
+
+    def another_request():  # right after the app's COMMIT, before its answer is built
+        with db.engine().begin() as theirs:
+            theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero["id"]})
+
+    done = after_commit(another_request)
     with count_statements(lesson.database.engine) as log:
         response = client.patch(f"/heroes/{hero['id']}", json={"age": 31})
     assert done, "PATCH /heroes/{id} did not commit"
