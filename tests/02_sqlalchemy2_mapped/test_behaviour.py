@@ -626,21 +626,17 @@ def test_a_patch_sends_one_select_and_one_update_and_reads_nothing_back(
     assert statement_kinds(log) == ["SELECT", "UPDATE"], str(log)
 
 
-def delete_through_another_connection_after_the_commit(after_commit, db, name: str) -> list[bool]:
-    """Another request deletes the hero, and commits, right after the app's COMMIT."""
-
-    def another_request():
-        with db.engine().begin() as theirs:
-            theirs.execute(text("DELETE FROM hero WHERE name = :name"), {"name": name})
-
-    return after_commit(another_request)
+def delete_through_another_connection(db, name: str) -> None:
+    """Another request deletes the hero, and commits, on a connection of its own."""
+    with db.engine().begin() as theirs:
+        theirs.execute(text("DELETE FROM hero WHERE name = :name"), {"name": name})
 
 
 def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_commit(
     client, after_commit, db, create_hero
 ):
     hero = create_hero(client, "Deadpond", age=48)
-    done = delete_through_another_connection_after_the_commit(after_commit, db, "Deadpond")
+    done = after_commit(lambda: delete_through_another_connection(db, "Deadpond"))
     response = client.patch(f"/heroes/{hero['id']}", json={"age": 30})
     assert done, "PATCH /heroes/{id} never committed"
     # The UPDATE happened, and the DELETE after it: the PATCH's answer is what it wrote.
@@ -654,7 +650,7 @@ def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_
 def test_a_create_answers_what_it_wrote_when_the_hero_is_deleted_right_after_its_commit(
     client, after_commit, db
 ):
-    done = delete_through_another_connection_after_the_commit(after_commit, db, "Deadpond")
+    done = after_commit(lambda: delete_through_another_connection(db, "Deadpond"))
     response = client.post("/heroes/", json={"name": "Deadpond", "secret_name": "D", "age": 48})
     assert done, "POST /heroes/ never committed"
     assert (response.status_code, response.json(), stored_heroes(db)) == (
@@ -725,26 +721,17 @@ def test_a_return_annotation_alone_must_be_a_pydantic_type(lesson):
 CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
 
 
-def delete_through_another_connection_before_the_update(lesson, db, hero_id) -> list[bool]:
-    """Another request deletes the hero, and commits, just before the app's UPDATE."""
-    done: list[bool] = []
-
-    def another_request(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("UPDATE hero") and not done:
-            done.append(True)
-            with db.engine().begin() as theirs:
-                theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero_id})
-
-    event.listen(lesson.database.engine, "before_cursor_execute", another_request)
-    return done
+# Another request deletes the hero (id=...), and commits, just before the app's UPDATE:
+# before_statement(lesson.database.engine, "UPDATE hero", DELETE_HERO, id=hero_id).
+DELETE_HERO = "DELETE FROM hero WHERE id = :id"
 
 
 @pytest.mark.anyio
 async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
-    raw_client, lesson, db, create_hero
+    raw_client, lesson, db, create_hero, before_statement
 ):
     hero = await create_hero(raw_client, "Deadpond")
-    done = delete_through_another_connection_before_the_update(lesson, db, hero["id"])
+    done = before_statement(lesson.database.engine, "UPDATE hero", DELETE_HERO, id=hero["id"])
     response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
     assert done, "PATCH /heroes/{id} sent no UPDATE"
     assert (response.status_code, response.json(), stored_heroes(db)) == (
@@ -755,14 +742,14 @@ async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
 
 
 def test_without_its_handler_a_hero_deleted_before_the_update_is_a_stale_data_error(
-    client, lesson, db, create_hero
+    client, lesson, create_hero, before_statement
 ):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
     from sqlalchemy.orm.exc import StaleDataError
 
     hero = create_hero(client, "Deadpond")
-    delete_through_another_connection_before_the_update(lesson, db, hero["id"])
+    before_statement(lesson.database.engine, "UPDATE hero", DELETE_HERO, id=hero["id"])
     unhandled = TestClient(FastAPI(routes=lesson.app.router.routes))  # no exception handlers
     with pytest.raises(
         StaleDataError,

@@ -778,21 +778,6 @@ def test_the_apps_own_422_for_an_unknown_team_matches_the_published_schema(clien
 CHANGED_MEANWHILE = {"detail": "Another request changed the same row at the same time; try again"}
 
 
-def before_the_apps(lesson, db, statement_start: str, sql: str, **params: Any) -> list[bool]:
-    """Another request runs `sql` and commits, just before the app's first statement that
-    starts with `statement_start`; the list holds True once it has."""
-    done: list[bool] = []
-
-    def another_request(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith(statement_start) and not done:
-            done.append(True)
-            with db.engine().begin() as theirs:
-                theirs.execute(text(sql), params)
-
-    event.listen(lesson.database.engine, "before_cursor_execute", another_request)
-    return done
-
-
 LINK = "INSERT INTO hero_power (hero_id, power_id) VALUES (:hero, :power)"
 
 
@@ -804,14 +789,14 @@ async def post_power(client, name: str) -> dict[str, Any]:
 
 @pytest.mark.anyio
 async def test_a_power_another_request_gave_first_is_409_and_stored_once(
-    raw_client, lesson, db, create_hero
+    raw_client, lesson, db, create_hero, before_statement
 ):
     hero, power = (
         await create_hero(raw_client, "Deadpond"),
         await post_power(raw_client, "Flight"),
     )
     ids = {"hero": hero["id"], "power": power["id"]}
-    done = before_the_apps(lesson, db, "INSERT INTO hero_power", LINK, **ids)
+    done = before_statement(lesson.database.engine, "INSERT INTO hero_power", LINK, **ids)
     response = await raw_client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
     assert done, "POST /heroes/{id}/powers/{id} sent no INSERT INTO hero_power"
     assert (response.status_code, response.json(), stored(db, "hero_power")) == (
@@ -823,10 +808,11 @@ async def test_a_power_another_request_gave_first_is_409_and_stored_once(
 
 @pytest.mark.anyio
 async def test_after_that_409_a_retry_answers_200_with_the_power(
-    raw_client, lesson, db, create_hero
+    raw_client, lesson, create_hero, before_statement
 ):
     hero, power = await create_hero(raw_client, "Deadpond"), await post_power(raw_client, "Flight")
-    before_the_apps(lesson, db, "INSERT INTO hero_power", LINK, hero=hero["id"], power=power["id"])
+    ids = {"hero": hero["id"], "power": power["id"]}
+    before_statement(lesson.database.engine, "INSERT INTO hero_power", LINK, **ids)
     path = f"/heroes/{hero['id']}/powers/{power['id']}"
     assert (await raw_client.post(path)).status_code == 409
     retry = await raw_client.post(path)
@@ -851,14 +837,14 @@ async def test_20_concurrent_requests_giving_one_power_answer_200_or_409_and_sto
 
 @pytest.mark.anyio
 async def test_a_power_given_to_a_hero_another_request_deleted_first_is_409(
-    raw_client, lesson, db, create_hero
+    raw_client, lesson, db, create_hero, before_statement
 ):
     hero, power = (
         await create_hero(raw_client, "Deadpond"),
         await post_power(raw_client, "Flight"),
     )
     sql = "DELETE FROM hero WHERE id = :hero"
-    done = before_the_apps(lesson, db, "INSERT INTO hero_power", sql, hero=hero["id"])
+    done = before_statement(lesson.database.engine, "INSERT INTO hero_power", sql, hero=hero["id"])
     response = await raw_client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
     assert done, "POST /heroes/{id}/powers/{id} sent no INSERT INTO hero_power"
     assert (response.status_code, response.json(), stored(db, "hero_power")) == (
@@ -869,10 +855,11 @@ async def test_a_power_given_to_a_hero_another_request_deleted_first_is_409(
 
 
 def test_a_power_given_twice_at_once_is_an_integrity_error_in_crud_add_power(
-    client, lesson, db, create_hero, create_power
+    client, lesson, db, create_hero, create_power, before_statement
 ):
     hero, power = create_hero(client, "Deadpond"), create_power(client, "Flight")
-    before_the_apps(lesson, db, "INSERT INTO hero_power", LINK, hero=hero["id"], power=power["id"])
+    ids = {"hero": hero["id"], "power": power["id"]}
+    before_statement(lesson.database.engine, "INSERT INTO hero_power", LINK, **ids)
     fragment = (
         "UNIQUE constraint failed: hero_power.hero_id, hero_power.power_id"
         if db.backend == "sqlite"
@@ -887,11 +874,11 @@ def test_a_power_given_twice_at_once_is_an_integrity_error_in_crud_add_power(
 
 @pytest.mark.anyio
 async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
-    raw_client, lesson, db, create_hero
+    raw_client, lesson, db, create_hero, before_statement
 ):
     hero = await create_hero(raw_client, "Deadpond")
     sql = "DELETE FROM hero WHERE id = :hero"
-    done = before_the_apps(lesson, db, "UPDATE hero", sql, hero=hero["id"])
+    done = before_statement(lesson.database.engine, "UPDATE hero", sql, hero=hero["id"])
     response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
     assert done, "PATCH /heroes/{id} sent no UPDATE"
     assert (response.status_code, response.json(), stored(db, "hero")) == (
@@ -901,16 +888,11 @@ async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
     )
 
 
-def right_after_the_apps_commit(lesson, after_commit, sql: str, **params: Any) -> list[bool]:
-    """Another request runs `sql` and commits, right after the app's next COMMIT; the list
-    holds True once it has. It takes a connection of the app's engine, as a request would
-    (on SQLite, that is one with foreign keys on)."""
-
-    def another_request():
-        with lesson.database.engine.begin() as theirs:
-            theirs.execute(text(sql), params)
-
-    return after_commit(another_request)
+def delete_hero_through_the_apps_engine(lesson, hero_id: int) -> None:
+    """Another request deletes the hero and commits, on a connection of the app's engine, as a
+    request would (on SQLite, that is one with foreign keys on: the hero's links go too)."""
+    with lesson.database.engine.begin() as theirs:
+        theirs.execute(text("DELETE FROM hero WHERE id = :hero"), {"hero": hero_id})
 
 
 @pytest.mark.anyio
@@ -918,8 +900,7 @@ async def test_a_patch_answers_what_it_wrote_when_the_hero_is_deleted_right_afte
     raw_client, lesson, db, create_hero, after_commit
 ):
     hero = await create_hero(raw_client, "Deadpond", age=48)
-    sql = "DELETE FROM hero WHERE id = :hero"
-    done = right_after_the_apps_commit(lesson, after_commit, sql, hero=hero["id"])
+    done = after_commit(lambda: delete_hero_through_the_apps_engine(lesson, hero["id"]))
     response = await raw_client.patch(f"/heroes/{hero['id']}", json={"age": 30})
     assert done, "PATCH /heroes/{id} never committed"
     # The UPDATE happened, and the DELETE after it: the PATCH's answer is what it wrote.
@@ -935,8 +916,7 @@ async def test_a_power_given_answers_what_it_wrote_when_the_hero_is_deleted_righ
     raw_client, lesson, db, create_hero, after_commit
 ):
     hero, power = await create_hero(raw_client, "Deadpond"), await post_power(raw_client, "Flight")
-    sql = "DELETE FROM hero WHERE id = :hero"
-    done = right_after_the_apps_commit(lesson, after_commit, sql, hero=hero["id"])
+    done = after_commit(lambda: delete_hero_through_the_apps_engine(lesson, hero["id"]))
     response = await raw_client.post(f"/heroes/{hero['id']}/powers/{power['id']}")
     assert done, "POST /heroes/{id}/powers/{id} never committed"
     # The link was stored, then went with the hero (ON DELETE CASCADE).

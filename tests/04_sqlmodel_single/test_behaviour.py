@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import event, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DataError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -576,24 +576,22 @@ def stored_heroes(db) -> list[tuple]:
         return [tuple(row) for row in conn.execute(text("SELECT id, age FROM hero ORDER BY id"))]
 
 
+# What "another request" does to the hero (id=...), through a connection of its own.
+DELETE_HERO = "DELETE FROM hero WHERE id = :id"
+
+
 def delete_through_another_connection(db, hero_id) -> None:
     with db.engine().begin() as theirs:
-        theirs.execute(text("DELETE FROM hero WHERE id = :id"), {"id": hero_id})
+        theirs.execute(text(DELETE_HERO), {"id": hero_id})
 
 
 @pytest.mark.anyio
 async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
-    raw_client, lesson, db, create_hero
+    raw_client, lesson, db, create_hero, before_statement
 ):
     hero = await create_hero(raw_client, "Deadpond")
-    done: list[bool] = []
-
-    def another_request(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("UPDATE hero") and not done:
-            done.append(True)  # another request deletes the hero, and commits, just before
-            delete_through_another_connection(db, hero["id"])
-
-    event.listen(lesson.database.engine, "before_cursor_execute", another_request)
+    # Another request deletes the hero, and commits, just before the app's UPDATE.
+    done = before_statement(lesson.database.engine, "UPDATE hero", DELETE_HERO, id=hero["id"])
     body = {"name": "Deadpond", "secret_name": "x", "age": 30}
     response = await raw_client.patch(f"/heroes/{hero['id']}", json=body)
     assert done, "PATCH /heroes/{id} sent no UPDATE"
@@ -604,19 +602,12 @@ async def test_a_patch_of_a_hero_deleted_before_its_update_is_409(
     )
 
 
-@pytest.fixture
-def after_the_apps_commit(after_commit):
-    """after_the_apps_commit(fn): fn() runs once, right after the app's next COMMIT (the
-    harness's ``after_commit``)."""
-    return after_commit
-
-
 @pytest.mark.anyio
 async def test_a_patch_answers_what_it_wrote_though_the_hero_is_deleted_after_its_commit(
-    raw_client, db, create_hero, after_the_apps_commit
+    raw_client, db, create_hero, after_commit
 ):
     hero = await create_hero(raw_client, "Deadpond", age=29)
-    done = after_the_apps_commit(lambda: delete_through_another_connection(db, hero["id"]))
+    done = after_commit(lambda: delete_through_another_connection(db, hero["id"]))
     body = {"name": "Deadpond", "secret_name": "x", "age": 30}
     response = await raw_client.patch(f"/heroes/{hero['id']}", json=body)
     assert done, "PATCH /heroes/{id} never committed"
