@@ -261,7 +261,7 @@ async def test_each_read_costs_a_fixed_number_of_statements_whatever_the_rows(
         team = await create_team(async_client, f"Team {t}")
         for h in range(4):
             await create_hero(async_client, f"Hero {t}-{h}", team_id=team["id"])
-    await async_client.get("/health")  # a warm pool: no connect-time statements counted
+    # The creates above warmed the pool: no connect-time statements are counted below.
     reads = {
         "/heroes/": 1,  # one SELECT, 20 heroes
         "/teams/": 1,
@@ -895,6 +895,19 @@ async def test_health_is_200(async_client):
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
+async def test_health_runs_one_query_on_a_connection_of_its_own(
+    async_client, lesson, count_statements
+):
+    from sqlalchemy.pool import NullPool
+
+    db = lesson.module("app.core.db")
+    with count_statements(db.health_engine) as log, count_statements(db.engine) as pool:
+        response = await async_client.get("/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert (queries(log), pool.statements) == (["SELECT 1"], [])
+    assert isinstance(db.health_engine.pool, NullPool)  # opened for the check, then closed
+
+
 @pytest.mark.lesson_env(POOL_SIZE="3", MAX_OVERFLOW="0", POOL_TIMEOUT="0.25", POOL_RECYCLE="60")
 async def test_pool_settings_come_from_the_environment(async_client, lesson):
     settings = lesson.module("app.core.config").settings
@@ -903,6 +916,12 @@ async def test_pool_settings_come_from_the_environment(async_client, lesson):
     assert (pool.size(), pool._max_overflow, pool._timeout, pool._recycle) == (3, 0, 0.25, 60)
     stats = (await async_client.get("/pool")).json()
     assert (stats["pool"], stats["size"]) == ("AsyncAdaptedQueuePool", 3)
+
+
+@pytest.mark.lesson_env(POOL_RECYCLE="1.5")
+def test_pool_recycle_may_be_a_fraction_of_a_second(lesson):
+    assert lesson.module("app.core.config").settings.POOL_RECYCLE == 1.5
+    assert lesson.module("app.core.db").engine.pool._recycle == 1.5
 
 
 def test_a_setting_that_is_not_valid_fails_when_the_settings_are_read(lesson, monkeypatch):
@@ -926,7 +945,8 @@ async def test_pool_timeout_is_503_with_retry_after(async_client, lesson):
     assert (response.status_code, response.json()) == (503, BUSY)
     assert response.headers["Retry-After"] == "1"
     assert elapsed < 2, "the 503 must come after POOL_TIMEOUT, not hang"
-    assert health.status_code == 503
+    # The pool is exhausted, not the database: /health, outside the pool, says it is there.
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
     # The connection is free again: the same request succeeds.
     assert (await async_client.get(f"{API}/heroes/")).status_code == 200
 
@@ -950,6 +970,31 @@ async def test_pool_answers_at_once_while_requests_wait_for_the_only_connection(
     # Far sooner than the 5 s the others may wait: it waits for no connection, no thread.
     assert elapsed < 1, f"/pool took {elapsed:.2f} s while the pool was exhausted"
     assert (stats["size"], stats["checked_out"], stats["checked_in"]) == (1, 1, 0)
+    responses = await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
+    assert {r.status_code for r in responses} == {200}  # each got the connection in turn
+
+
+@pytest.mark.lesson_env(POOL_SIZE="1", MAX_OVERFLOW="0", POOL_TIMEOUT="5")
+async def test_health_answers_at_once_while_requests_wait_for_the_only_connection(
+    async_client, lesson
+):
+    engine = lesson.module("app.core.db").engine
+    await async_client.get("/health")  # each route answered once: nothing left to warm up
+    await async_client.get(f"{API}/heroes/")
+    async with engine.connect() as held:  # the pool's only connection, busy
+        await held.execute(text("SELECT 1"))
+        waiting = [asyncio.create_task(async_client.get(f"{API}/heroes/")) for _ in range(20)]
+        await asyncio.sleep(0.5)  # all 20 are queued for the connection
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        health = await async_client.get("/health")
+        elapsed = loop.time() - started
+        queued = not any(task.done() for task in waiting)
+    # A connection of its own (health_engine): it queues behind none of the 20, and answers
+    # far sooner than the 5 s they may wait; through the pool it would wait, then be a 503.
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert elapsed < 1, f"/health took {elapsed:.2f} s while the pool was exhausted"
+    assert queued, "a request did not wait for the pool"
     responses = await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
     assert {r.status_code for r in responses} == {200}  # each got the connection in turn
 

@@ -23,7 +23,7 @@ from sqlalchemy.pool import QueuePool
 
 from app.api.deps import STALE_HERO, Message
 from app.api.main import api_router
-from app.core.db import check_schema_is_current, engine
+from app.core.db import check_schema_is_current, engine, health_engine
 
 # A child of uvicorn's logger: it prints where uvicorn prints.
 logger = logging.getLogger("uvicorn.error.capstone")
@@ -90,13 +90,6 @@ async def connection_lost_handler(request: Request, exc: DBAPIError) -> JSONResp
     )
 
 
-@app.exception_handler(StaleDataError)
-async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONResponse:
-    # A hero's UPDATE or DELETE matched no row at the version this request read: another
-    # request changed the hero, or deleted it, in between (lesson 10).
-    return JSONResponse(status_code=409, content={"detail": STALE_HERO})
-
-
 # The errors that say "another transaction was in the way, try again": PostgreSQL's
 # serialization failure, deadlock and lock timeout (by SQLSTATE), SQLite's busy database.
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
@@ -123,14 +116,22 @@ async def contention_handler(request: Request, exc: DBAPIError) -> JSONResponse:
     )
 
 
+@app.exception_handler(StaleDataError)
+async def stale_data_handler(request: Request, exc: StaleDataError) -> JSONResponse:
+    # A hero's UPDATE or DELETE matched no row at the version this request read: another
+    # request changed the hero, or deleted it, in between (lesson 10).
+    return JSONResponse(status_code=409, content={"detail": STALE_HERO})
+
+
 @app.get(
     "/health",
     responses={503: {"model": Message, "description": "The database does not answer"}},
 )
 async def health() -> dict[str, str]:
-    # Readiness: can this process get a connection and run a query right now?
+    # Readiness: does the database accept a connection and answer a query right now?
     try:
-        async with engine.connect() as connection:
+        # On a connection of its own (health_engine): never one the requests are queueing for.
+        async with health_engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except (DBAPIError, OSError) as exc:
         # OSError: asyncpg raises the socket's own error when nothing listens on the port.

@@ -84,7 +84,7 @@ async def get_team_or_404(teams: TeamRepository, team_id: int, with_heroes: bool
 async def check_team_exists(
     teams: TeamRepository, team_id: int | None, field: str = "team_id"
 ) -> None:
-    # SQLite does not enforce foreign keys by default: check, so both databases agree.
+    # Checked here so the client gets a clear 422; the foreign key is the last line of defence.
     if team_id is not None and await teams.get(team_id) is None:
         raise invalid(("body", field), f"No team with id {team_id}")
 

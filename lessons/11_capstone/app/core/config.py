@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     MAX_OVERFLOW: int = 10
     POOL_TIMEOUT: float = 30.0
     POOL_PRE_PING: bool = True
-    POOL_RECYCLE: int = -1
+    POOL_RECYCLE: float = -1.0
     # The pre-start step tries the database this many times, this many seconds apart.
     PRESTART_ATTEMPTS: int = Field(default=30, ge=1)
     PRESTART_INTERVAL: float = Field(default=1.0, ge=0)

@@ -1,5 +1,6 @@
-"""The async engine, its pool sized from the settings, the session factory, and the
-migrations driven from inside the event loop (upgrade, and the startup check).
+"""The async engine, its pool sized from the settings, /health's own engine outside the
+pool, the session factory, and the migrations driven from inside the event loop
+(upgrade, and the startup check).
 
 The pool gets only the arguments its class takes (lesson 08; mistake M2). The pool's events
 are logged, so you can watch connections being opened, lent out and given back.
@@ -54,6 +55,9 @@ def pool_options(url: URL) -> dict[str, Any]:
 
 
 engine = create_async_engine(settings.DATABASE_URL, **pool_options(make_url(settings.DATABASE_URL)))
+# /health's way to the database: a connection opened for each check and closed after it,
+# outside the pool, so a check never queues behind requests waiting for a pooled one.
+health_engine = create_async_engine(settings.DATABASE_URL, poolclass=NullPool)
 
 
 def enable_sqlite_foreign_keys(
@@ -67,8 +71,9 @@ def enable_sqlite_foreign_keys(
 
 if engine.dialect.name == "sqlite":
     # "connect" runs once for each new DBAPI connection the pool opens, whatever the pool;
-    # an AsyncEngine's events are its sync_engine's. The pragma runs outside any
-    # transaction, where SQLite takes it (inside one it is silently ignored).
+    # an AsyncEngine's events are its sync_engine's. (health_engine only runs SELECT 1: no
+    # foreign key to enforce there.) The pragma runs outside any transaction, where SQLite
+    # takes it (inside one it is silently ignored).
     event.listen(engine.sync_engine, "connect", enable_sqlite_foreign_keys)
 
     # aiosqlite's sqlite3 starts transactions on its own, late, and misses SAVEPOINT: a
